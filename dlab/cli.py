@@ -1,0 +1,42 @@
+"""``dlab``: run single trials, sweeps and the service from one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workers import continual_cli
+
+DEMO_ARGS = [
+    "--dataset", "digits", "--num-tasks", "5", "--hidden-sizes", "512", "512",
+    "--epochs", "10", "--batch-size", "32",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlab", description="dendrite-lab: Active Dendrites experiments")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run one trial in this process")
+    trainables = run.add_subparsers(dest="trainable", required=True)
+    continual = trainables.add_parser(
+        "continual", help="continual learning on permuted digits / MNIST",
+        description=continual_cli.__doc__,
+    )
+    continual_cli.add_arguments(continual)
+    continual.set_defaults(handler=continual_cli.run)
+
+    demo = commands.add_parser(
+        "demo", help="a small dendritic run on the embedded digits dataset (no download)"
+    )
+    demo.set_defaults(handler=lambda _args: continual_cli.main(DEMO_ARGS))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import torch
+import torch.nn.functional as F
+
+from dendrites import EWC, MLP, SynapticIntelligence
+
+
+def _train(model, consolidation, x, y, steps=30):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(steps):
+        loss = F.cross_entropy(model(x), y) + consolidation.penalty()
+        optimizer.zero_grad()
+        loss.backward()
+        consolidation.before_step()
+        optimizer.step()
+        consolidation.after_step()
+
+
+def test_si_penalty_is_zero_before_first_task_and_positive_after_drift():
+    torch.manual_seed(0)
+    model = MLP(8, 2, (16,))
+    si = SynapticIntelligence(model, strength=1.0)
+    x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+    assert si.penalty().item() == 0.0
+    _train(model, si, x, y)
+    si.end_task()
+    assert all(torch.all(imp >= -1e-6) for imp in si.importance.values())
+    assert sum(imp.sum() for imp in si.importance.values()) > 0
+    assert si.penalty().item() == 0.0  # anchored at the current weights
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1)
+    assert si.penalty().item() > 0
+
+
+def test_si_limits_drift_on_second_task():
+    torch.manual_seed(0)
+    x1, y1 = torch.randn(128, 8), torch.randint(0, 2, (128,))
+    x2, y2 = torch.randn(128, 8), torch.randint(0, 2, (128,))
+    drifts = []
+    for strength in (0.0, 10.0):
+        torch.manual_seed(1)
+        model = MLP(8, 2, (16,))
+        si = SynapticIntelligence(model, strength=strength)
+        _train(model, si, x1, y1)
+        si.end_task()
+        anchor = {n: t.clone() for n, t in si.anchor.items()}
+        _train(model, si, x2, y2)
+        drifts.append(sum((p - anchor[n]).pow(2).sum().item() for n, p in model.named_parameters()))
+    assert drifts[1] < drifts[0]
+
+
+def test_ewc_fisher_is_nonnegative_and_state_roundtrips():
+    torch.manual_seed(0)
+    model = MLP(8, 2, (16,))
+    ewc = EWC(model, strength=10.0)
+    x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+    _train(model, ewc, x, y, steps=5)
+    ewc.end_task([lambda: F.cross_entropy(model(x[:32]), y[:32]),
+                  lambda: F.cross_entropy(model(x[32:]), y[32:])])
+    assert all(torch.all(f >= 0) for f in ewc.importance.values())
+    clone = EWC(model, strength=10.0)
+    clone.load_state_dict(ewc.state_dict())
+    assert clone.penalty().item() == ewc.penalty().item()

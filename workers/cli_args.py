@@ -1,0 +1,56 @@
+"""Build argparse flags from a pydantic config model, so each CLI and its config share one schema."""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+def _scalar_type(annotation: Any) -> tuple[Any, bool]:
+    """The element type of a field annotation and whether it is a list."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _scalar_type(args[0])
+    if origin is list:
+        return typing.get_args(annotation)[0], True
+    if origin is typing.Literal:
+        return str, False
+    return annotation, False
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    """Add one ``--field-name`` flag per model field; unset flags keep the model's defaults."""
+    for name, field in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kind, is_list = _scalar_type(field.annotation)
+        help_text = f"{field.description or name} (default: {field.default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+            continue
+        choices = None
+        if typing.get_origin(field.annotation) is typing.Literal:
+            choices = list(typing.get_args(field.annotation))
+        parser.add_argument(flag, type=kind, nargs="+" if is_list else None, default=None,
+                            choices=choices, help=help_text)
+
+
+def model_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseModel:
+    """Instantiate ``model`` from the flags that were given."""
+    values = {name: getattr(args, name) for name in model.model_fields
+              if getattr(args, name, None) is not None}
+    return model(**values)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per invalid field: ``field: message``."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        lines.append(f"  {where}: {item['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)

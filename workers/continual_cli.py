@@ -1,0 +1,83 @@
+"""Command line for one continual-learning trial: ``dlab run continual [flags]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from workers.cli_args import add_model_arguments, format_validation_error, model_from_args
+from workers.continual_config import ContinualConfig
+from workers.continual_metrics import ContinualResults, TaskReport
+from workers.datasets import DatasetNotFoundError
+
+
+def accuracy_table(results: ContinualResults) -> Table:
+    """Rows: after training task i; columns: accuracy on each task j, mean, task inference."""
+    num_tasks = len(results.accuracy_matrix)
+    table = Table(title=f"Accuracy after each task ({results.config['model']}, "
+                        f"{results.config['dataset']}, {num_tasks} tasks)")
+    table.add_column("after task", justify="right")
+    for j in range(num_tasks):
+        table.add_column(f"T{j}", justify="right")
+    table.add_column("mean", justify="right", style="bold")
+    table.add_column("task inf.", justify="right")
+    for report in results.reports:
+        cells = [f"{a:.3f}" for a in report.accuracies] + [""] * (num_tasks - report.tasks_seen)
+        inference = report.task_inference_accuracy
+        table.add_row(str(report.task), *cells, f"{report.mean_accuracy:.3f}",
+                      "-" if inference is None else f"{inference:.3f}")
+    return table
+
+
+def summary_line(results: ContinualResults) -> str:
+    return (f"final mean accuracy {results.final_mean_accuracy:.4f} | backward transfer "
+            f"{results.backward_transfer:+.4f} | forgetting {results.forgetting:.4f} | "
+            f"wall time {results.wall_time_s:.1f}s on {results.device}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser, ContinualConfig)
+    parser.add_argument("--json", type=Path, help="write the results JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-task lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, train, print the table; exit code 2 on bad input."""
+    from workers.continual import train
+
+    console = Console()
+    try:
+        config = model_from_args(ContinualConfig, args)
+    except ValidationError as err:
+        console.print(f"[red]{format_validation_error(err)}[/red]")
+        return 2
+
+    def on_task(report: TaskReport, _trainer) -> None:
+        if not args.quiet:
+            console.print(f"task {report.task}: mean accuracy {report.mean_accuracy:.4f}"
+                          f" ({report.task_time_s:.1f}s)")
+
+    try:
+        results = train(config, on_task, show_progress=not args.quiet and sys.stderr.isatty())
+    except (DatasetNotFoundError, RuntimeError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return 2
+    console.print(accuracy_table(results))
+    console.print(summary_line(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results.model_dump(), indent=2))
+        console.print(f"results written to {args.json}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dlab run continual", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
