@@ -11,6 +11,7 @@ from dendrites.gating import GatingMode
 from dendrites.kwinners import KWinners, kwinners
 from dendrites.layers import DendriteSegments, DendriticLayer
 from dendrites.models import MLP, DendriticMLP
+from dendrites.optim import DendriticAdam, dendritic_adam
 from dendrites.sparse import SparseWeights, attach_rezero_hook, rezero_weights
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "MLP",
     "Consolidation",
     "DendriteSegments",
+    "DendriticAdam",
     "DendriticLayer",
     "DendriticMLP",
     "GatingMode",
@@ -28,6 +30,7 @@ __all__ = [
     "SynapticIntelligence",
     "attach_rezero_hook",
     "dedup_context",
+    "dendritic_adam",
     "kwinners",
     "one_hot_context",
     "rezero_weights",

@@ -21,12 +21,17 @@ class GatingMode(StrEnum):
     BIAS = "bias"
 
 
+def winning_segment(activations: torch.Tensor, mode: GatingMode) -> torch.Tensor:
+    """Index of the segment that gates each unit, from ``(..., units, segments)`` activations."""
+    if mode is GatingMode.ABSOLUTE_MAX:
+        return activations.abs().argmax(dim=-1)
+    return activations.argmax(dim=-1)
+
+
 def select_segment(activations: torch.Tensor, mode: GatingMode) -> torch.Tensor:
     """Reduce ``(..., units, segments)`` segment activations to one value ``d`` per unit."""
-    if mode is GatingMode.ABSOLUTE_MAX:
-        winner = activations.abs().argmax(dim=-1, keepdim=True)
-        return activations.gather(-1, winner).squeeze(-1)
-    return activations.max(dim=-1).values
+    winner = winning_segment(activations, mode).unsqueeze(-1)
+    return activations.gather(-1, winner).squeeze(-1)
 
 
 def apply_dendrites(y: torch.Tensor, d: torch.Tensor, mode: GatingMode) -> torch.Tensor:

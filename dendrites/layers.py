@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dendrites.context import IndexedContext
-from dendrites.gating import GatingMode, apply_dendrites, select_segment
+from dendrites.gating import GatingMode, apply_dendrites, select_segment, winning_segment
 from dendrites.sparse import SparseWeights
 
 
@@ -28,10 +29,22 @@ class DendriteSegments(nn.Module):
     Segment weights are drawn uniformly in ``±1/sqrt(density * context_dim)`` (see
     :func:`sparse_uniform_`), so with unit-scale context a segment's initial activation is of
     order one and the sigmoid gate starts near 0.5 rather than saturated.
+
+    With ``sparse_updates`` the gradient reaches the weights as a sparse tensor holding only the
+    winning segments' rows (the others get zero gradient anyway), to be stepped by
+    ``torch.optim.SparseAdam`` (see :func:`dendrites.optim.dendritic_adam`): no dense gradient
+    over all segments is materialised, and segments that do not win are not moved by stale
+    Adam momentum. Only the winners are gathered, one ``(units, context_dim)`` block per
+    distinct context, so this suits few distinct contexts per batch.
     """
 
     def __init__(
-        self, num_units: int, num_segments: int, context_dim: int, sparsity: float = 0.0
+        self,
+        num_units: int,
+        num_segments: int,
+        context_dim: int,
+        sparsity: float = 0.0,
+        sparse_updates: bool = False,
     ) -> None:
         super().__init__()
         if num_segments < 1:
@@ -39,14 +52,30 @@ class DendriteSegments(nn.Module):
         if context_dim < 1:
             raise ValueError(f"context_dim must be >= 1, got {context_dim}")
         self.num_units, self.num_segments, self.context_dim = num_units, num_segments, context_dim
-        self.weights = nn.Parameter(torch.empty(num_units, num_segments, context_dim))
-        sparse_uniform_(self.weights, context_dim, 1.0 - sparsity)
-        self.sparsity = SparseWeights(self.weights, sparsity) if sparsity > 0 else None
+        # Stored flat, one row per (unit, segment), so sparse row gradients need no reshape.
+        self.weight = nn.Parameter(torch.empty(num_units * num_segments, context_dim))
+        sparse_uniform_(self.weight, context_dim, 1.0 - sparsity)
+        self.sparsity = SparseWeights(self.weight, sparsity) if sparsity > 0 else None
+        self.sparse_updates = sparse_updates
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The segment weights as a ``(num_units, num_segments, context_dim)`` view."""
+        return self.weight.view(self.num_units, self.num_segments, self.context_dim)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         """Segment activations ``u_j . c``: ``(N, C)`` -> ``(N, num_units, num_segments)``."""
-        flat = self.weights.reshape(self.num_units * self.num_segments, self.context_dim)
-        return (context @ flat.T).reshape(-1, self.num_units, self.num_segments)
+        return (context @ self.weight.T).reshape(-1, self.num_units, self.num_segments)
+
+    def select(self, context: torch.Tensor, gating: GatingMode) -> torch.Tensor:
+        """The gating segment's activation per unit, ``(N, C)`` -> ``(N, num_units)``."""
+        if not (self.sparse_updates and torch.is_grad_enabled() and self.weight.requires_grad):
+            return select_segment(self(context), gating)
+        with torch.no_grad():
+            winner = winning_segment(self(context), gating)
+        rows = winner + torch.arange(self.num_units, device=winner.device) * self.num_segments
+        winning_weights = F.embedding(rows, self.weight, sparse=True)  # (N, units, C)
+        return (winning_weights @ context.unsqueeze(-1)).squeeze(-1)
 
 
 class DendriticLayer(nn.Module):
@@ -66,6 +95,7 @@ class DendriticLayer(nn.Module):
         gating: GatingMode | str = GatingMode.ABSOLUTE_MAX,
         weight_sparsity: float = 0.0,
         dendrite_sparsity: float = 0.0,
+        sparse_segment_updates: bool = False,
     ) -> None:
         super().__init__()
         self.gating = GatingMode(gating)
@@ -75,15 +105,17 @@ class DendriticLayer(nn.Module):
         self.weight_sparsity = (
             SparseWeights(self.linear.weight, weight_sparsity) if weight_sparsity > 0 else None
         )
-        self.segments = DendriteSegments(out_features, num_segments, context_dim, dendrite_sparsity)
+        self.segments = DendriteSegments(
+            out_features, num_segments, context_dim, dendrite_sparsity, sparse_segment_updates
+        )
 
     def dendritic_activation(self, context: torch.Tensor | IndexedContext) -> torch.Tensor:
         """The selected segment activation ``d`` per unit: ``(B, units)``, or ``(1, units)`` when
         the whole batch shares one context (it then broadcasts)."""
         if isinstance(context, IndexedContext):
-            d = select_segment(self.segments(context.vectors), self.gating)
+            d = self.segments.select(context.vectors, self.gating)
             return d if context.index is None else d[context.index]
-        return select_segment(self.segments(context), self.gating)
+        return self.segments.select(context, self.gating)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | IndexedContext) -> torch.Tensor:
         return apply_dendrites(self.linear(x), self.dendritic_activation(context), self.gating)

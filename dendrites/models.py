@@ -24,7 +24,9 @@ class DendriticMLP(nn.Module):
     Paper configuration for permuted MNIST: ``hidden_sizes=(2048, 2048)``, ``num_segments`` =
     number of tasks, ``kw_percent_on=0.05``, ``weight_sparsity=0.5``, 784-d prototype context.
     With ``context_dedup`` a dense context is collapsed to its distinct rows before the
-    dendritic layers (identical outputs, far fewer segment evaluations).
+    dendritic layers (identical outputs, far fewer segment evaluations). With
+    ``sparse_segment_updates`` segment weights get sparse gradients (winning rows only); train
+    them with :func:`dendrites.optim.dendritic_adam`.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class DendriticMLP(nn.Module):
         dendrite_sparsity: float = 0.0,
         gating: GatingMode | str = GatingMode.ABSOLUTE_MAX,
         context_dedup: bool = True,
+        sparse_segment_updates: bool = False,
     ) -> None:
         super().__init__()
         if not hidden_sizes:
@@ -53,6 +56,7 @@ class DendriticMLP(nn.Module):
                 DendriticLayer(
                     fan_in, units, num_segments, context_dim, gating,
                     weight_sparsity=weight_sparsity, dendrite_sparsity=dendrite_sparsity,
+                    sparse_segment_updates=sparse_segment_updates,
                 )
             )
             self.activations.append(_hidden_activation(units, kw_percent_on))

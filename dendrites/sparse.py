@@ -62,8 +62,11 @@ def rezero_weights(model: nn.Module) -> None:
             module.rezero()
 
 
-def attach_rezero_hook(optimizer: torch.optim.Optimizer, model: nn.Module):
-    """Re-zero ``model``'s masked weights after every ``optimizer.step()``; returns the hook handle."""
+def attach_rezero_hook(optimizer, model: nn.Module):
+    """Re-zero ``model``'s masked weights after every ``optimizer.step()``.
+
+    ``optimizer`` is any object with torch's ``register_step_post_hook``; returns what it returns.
+    """
     masks = [m for m in model.modules() if isinstance(m, SparseWeights)]
 
     def _hook(_optimizer, _args, _kwargs) -> None:

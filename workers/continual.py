@@ -24,7 +24,7 @@ from dendrites import (
     IndexedContext,
     PrototypeContext,
     SynapticIntelligence,
-    attach_rezero_hook,
+    dendritic_adam,
 )
 from workers.continual_config import ContinualConfig
 from workers.continual_metrics import (
@@ -49,6 +49,7 @@ def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn
             kw_percent_on=config.kw_percent_on, weight_sparsity=config.weight_sparsity,
             dendrite_sparsity=config.dendrite_sparsity, gating=config.gating,
             context_dedup=config.context_dedup,
+            sparse_segment_updates=config.sparse_segment_updates,
         )
     if config.model == "sparse_mlp":
         return MLP(input_dim, num_classes, config.hidden_sizes,
@@ -93,10 +94,8 @@ class ContinualTrainer:
     def uses_context(self) -> bool:
         return self.config.model == "dendritic"
 
-    def _new_optimizer(self) -> torch.optim.Optimizer:
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
-        attach_rezero_hook(optimizer, self.model)
-        return optimizer
+    def _new_optimizer(self):
+        return dendritic_adam(self.model, lr=self.config.lr)
 
     def _model_context(self, context: IndexedContext | None, batch_size: int):
         if context is None or self.config.context_dedup:

@@ -50,6 +50,10 @@ class ContinualConfig(BaseModel):
     )
     si_damping: float = Field(0.1, gt=0.0, description="SI damping xi")
     context_dedup: bool = Field(True, description="evaluate segments once per distinct context")
+    sparse_segment_updates: bool = Field(
+        False,
+        description="lazy Adam on winning segments only (faster; needs context_dedup, no consolidation)",
+    )
     seed: int = Field(0, description="random seed (permutations, init, batches)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
 
@@ -78,4 +82,13 @@ class ContinualConfig(BaseModel):
     def _segments_default(self) -> ContinualConfig:
         if self.num_segments is None:
             self.num_segments = self.num_tasks
+        return self
+
+    @model_validator(mode="after")
+    def _sparse_updates_compatible(self) -> ContinualConfig:
+        if self.sparse_segment_updates and not self.context_dedup:
+            raise ValueError("sparse_segment_updates needs context_dedup")
+        if self.sparse_segment_updates and self.consolidation != "none":
+            raise ValueError("sparse_segment_updates cannot be combined with a consolidation "
+                             "regulariser (its penalty gives segments dense gradients)")
         return self
