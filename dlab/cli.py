@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sweeps import cli as sweep_cli
 from workers import continual_cli
 
 DEMO_ARGS = [
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     continual_cli.add_arguments(continual)
     continual.set_defaults(handler=continual_cli.run)
+
+    sweep = commands.add_parser("sweep", help="run, resume and report Ray Tune sweeps")
+    sweep_cli.add_arguments(sweep)
 
     demo = commands.add_parser(
         "demo", help="a small dendritic run on the embedded digits dataset (no download)"

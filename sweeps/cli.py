@@ -1,0 +1,126 @@
+"""``dlab sweep run|resume|report``: run declarative sweeps on Ray Tune, tracked in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from sweeps.report import SweepReport
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
+
+def _overrides(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+def report_table(report: SweepReport) -> Table:
+    metric = report.metric
+    table = Table(title=f"{report.sweep_id}: {metric} ({report.trials_finished}/{report.trials} "
+                        "trials finished; mean ± std over seeds)")
+    for column in [*report.group_by, "mean", "std", "seeds"]:
+        table.add_column(column, justify="right")
+    for row in report.rows:
+        std = row.get(f"{metric}_std")
+        table.add_row(*[str(row[g]) for g in report.group_by], f"{row[f'{metric}_mean']:.4f}",
+                      "-" if std is None else f"{std:.4f}", str(row["count"]))
+    return table
+
+
+def print_report(console: Console, report: SweepReport) -> None:
+    console.print(report_table(report))
+    console.print(f"table: {report.table_csv}")
+    for figure in report.figures:
+        console.print(f"figure: {figure}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="sweep_command", required=True)
+    run = commands.add_parser("run", help="run a sweep spec (YAML or JSON)")
+    run.add_argument("spec", type=Path)
+    run.add_argument("--benchmark", help="override the spec's benchmark (e.g. permuted_mnist)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a fixed parameter of the trainable (repeatable)")
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(handler=run_command)
+    resume = commands.add_parser("resume", help="resume an interrupted sweep from its directory")
+    resume.add_argument("path", type=Path)
+    resume.set_defaults(handler=resume_command)
+    report = commands.add_parser("report", help="rebuild and print a sweep's report")
+    report.add_argument("sweep_id")
+    report.set_defaults(handler=report_command)
+
+
+def _print_outcome(console: Console, outcome) -> int:
+    if outcome.report is not None:
+        print_report(console, outcome.report)
+    console.print(f"sweep {outcome.sweep_id}: {outcome.status} ({outcome.trials_total} trials, "
+                  f"{outcome.trials_errored} failed); state in {outcome.experiment_dir}")
+    if outcome.status == "interrupted":
+        console.print(f"resume with: dlab sweep resume {outcome.experiment_dir}")
+        return EXIT_INTERRUPTED
+    return 0 if outcome.status == "succeeded" else 1
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from sweeps.runner import SweepError, run_sweep
+    from sweeps.spec import load_spec
+
+    console = Console()
+    try:
+        overrides = {"benchmark": args.benchmark} if args.benchmark else {}
+        spec = load_spec(args.spec, overrides)
+        if args.overrides:
+            spec = spec.model_validate({**spec.model_dump(),
+                                        "params": {**spec.params, **_overrides(args.overrides)}})
+    except ValidationError as err:
+        console.print(f"[red]invalid sweep spec {args.spec}:[/red]")
+        for item in err.errors():
+            where = ".".join(str(p) for p in item["loc"]) or "spec"
+            console.print(f"  {where}: {item['msg']}")
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    try:
+        outcome = run_sweep(spec, show_progress=not args.quiet and sys.stderr.isatty())
+    except SweepError as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    return _print_outcome(console, outcome)
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    from sweeps.runner import SweepError, resume_sweep
+
+    console = Console()
+    try:
+        outcome = resume_sweep(args.path)
+    except SweepError as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    return _print_outcome(console, outcome)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from sweeps.runner import SweepError, report_sweep
+
+    console = Console()
+    try:
+        print_report(console, report_sweep(args.sweep_id))
+    except SweepError as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    return 0

@@ -1,0 +1,40 @@
+"""A progress bar over a sweep's trials (a Tune callback; picklable for restores)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+from tqdm.auto import tqdm
+
+
+class TrialProgress(tune.Callback):
+    """Counts finished trials and shows the latest metric of the last reporting trial."""
+
+    def __init__(self, metric: str, disable: bool = False) -> None:
+        self.metric = metric
+        self.disable = disable
+        self._bar: tqdm | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_bar": None}
+
+    def _progress(self, trials) -> tqdm:
+        if self._bar is None:
+            self._bar = tqdm(total=len(trials), unit="trial", desc="sweep", disable=self.disable)
+        self._bar.total = max(self._bar.total or 0, len(trials))
+        return self._bar
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self.metric in result:
+            self._progress(trials).set_postfix({self.metric: f"{result[self.metric]:.4f}"})
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._progress(trials).update(1)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._progress(trials).update(1)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if self._bar is not None:
+            self._bar.close()

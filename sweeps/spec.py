@@ -1,0 +1,192 @@
+"""The sweep spec: one pydantic model shared by the CLI, the REST service and the runner.
+
+A spec names a benchmark, fixes some of its parameters, and searches others, e.g.::
+
+    name: segments-vs-accuracy
+    benchmark: permuted_digits
+    params: {num_tasks: 5, hidden_sizes: [512, 512]}
+    search_space:
+      num_segments: {type: grid, values: [1, 2, 5]}
+      seed: {type: grid, values: [0, 1, 2]}
+
+Validation happens before Ray starts: unknown benchmark or parameter names, bad distributions
+and out-of-range values (checked by the benchmark's own config model) name the offending field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sweeps.benchmarks import get_benchmark
+
+
+class _Dimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def probe_values(self) -> list[Any]:
+        """Values that stand for the dimension when checking it against the config model."""
+        raise NotImplementedError
+
+
+class GridDimension(_Dimension):
+    """Every value is tried (cartesian product with the other grid dimensions)."""
+
+    type: Literal["grid"]
+    values: list[Any] = Field(min_length=1)
+
+    def probe_values(self) -> list[Any]:
+        return self.values
+
+
+class ChoiceDimension(_Dimension):
+    """One value drawn uniformly per sample."""
+
+    type: Literal["choice"]
+    values: list[Any] = Field(min_length=1)
+
+    def probe_values(self) -> list[Any]:
+        return self.values
+
+
+class _RangeDimension(_Dimension):
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+    def probe_values(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class UniformDimension(_RangeDimension):
+    """A float drawn uniformly in [low, high]."""
+
+    type: Literal["uniform"]
+
+
+class LogUniformDimension(_RangeDimension):
+    """A float drawn log-uniformly in [low, high] (both > 0)."""
+
+    type: Literal["loguniform"]
+
+    @field_validator("low")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("loguniform needs low > 0")
+        return value
+
+
+class RandIntDimension(_RangeDimension):
+    """An integer drawn uniformly in [low, high) (high exclusive, as in Ray Tune)."""
+
+    type: Literal["randint"]
+    low: int
+    high: int
+
+    def probe_values(self) -> list[Any]:
+        return [self.low, self.high - 1]
+
+
+Dimension = Annotated[
+    GridDimension | ChoiceDimension | UniformDimension | LogUniformDimension | RandIntDimension,
+    Field(discriminator="type"),
+]
+
+
+class Resources(BaseModel):
+    """Resources per trial (fractional GPUs share a device)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class SweepSpec(BaseModel):
+    """A declarative sweep over one benchmark's parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$", description="sweep name")
+    benchmark: str = Field(description="registered benchmark, e.g. permuted_digits")
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed trainable parameters")
+    search_space: dict[str, Dimension] = Field(default_factory=dict)
+    num_samples: int = Field(1, ge=1, le=10_000, description="samples of the random dimensions")
+    metric: str | None = Field(None, description="metric to optimise (default: the benchmark's)")
+    mode: Literal["max", "min"] = "max"
+    scheduler: Literal["fifo", "asha"] = "fifo"
+    search_alg: Literal["grid", "random"] = Field(
+        "grid", description="grid: grid dimensions crossed, random ones sampled; random: all sampled"
+    )
+    resources: Resources = Field(default_factory=Resources)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
+    max_failures: int = Field(2, ge=0, description="retries of a failed trial (from its checkpoint)")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _known_benchmark(cls, value: str) -> str:
+        get_benchmark(value)
+        return value
+
+    @model_validator(mode="after")
+    def _parameters_valid_for_benchmark(self) -> SweepSpec:
+        benchmark = get_benchmark(self.benchmark)
+        fields = benchmark.config_model.model_fields
+        overlap = set(self.params) & set(self.search_space)
+        if overlap:
+            raise ValueError(f"parameters both fixed and searched: {sorted(overlap)}")
+        for section, names in (("params", self.params), ("search_space", self.search_space)):
+            unknown = sorted(set(names) - set(fields))
+            if unknown:
+                raise ValueError(f"{section}: unknown parameter(s) {unknown} for benchmark "
+                                 f"{self.benchmark!r}")
+        base = {**benchmark.defaults, **self.params}
+        _check_config(benchmark.config_model, base, "params")
+        for name, dimension in self.search_space.items():
+            for value in dimension.probe_values():
+                _check_config(benchmark.config_model, {**base, name: value}, f"search_space.{name}")
+        return self
+
+    @property
+    def resolved_metric(self) -> str:
+        return self.metric or get_benchmark(self.benchmark).default_metric
+
+    def spec_hash(self) -> str:
+        """A short content hash of the spec (stable across key order)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _check_config(model: type[BaseModel], values: dict[str, Any], where: str) -> None:
+    try:
+        model.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors()
+        )
+        raise ValueError(f"{where}: {problems}") from None
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read a spec from YAML or JSON; ``overrides`` replace top-level keys (e.g. benchmark)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"sweep spec not found: {path}")
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a sweep spec must be a mapping, got {type(data).__name__}")
+    return SweepSpec.model_validate({**data, **(overrides or {})})
