@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+import sweeps
 from sweeps import cli as sweep_cli
 from workers import continual_cli
 
-DEMO_ARGS = [
-    "--dataset", "digits", "--num-tasks", "5", "--hidden-sizes", "512", "512",
-    "--epochs", "10", "--batch-size", "32",
-]
+DEMO_SPEC = Path(sweeps.__file__).resolve().parent / "examples" / "demo.yaml"
+
+
+def run_demo(_args: argparse.Namespace) -> int:
+    """The embedded default: a small paper-style sweep (local Ray, MLflow on local SQLite)."""
+    code = sweep_cli.main(["run", str(DEMO_SPEC)])
+    if code == 0:
+        from sweeps.settings import Settings
+
+        settings = Settings()
+        print(f"\nMLflow UI on this store: .venv/bin/mlflow ui --backend-store-uri "
+              f"{settings.tracking_uri} --port 5000   (then open http://127.0.0.1:5000)")
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_arguments(sweep)
 
     demo = commands.add_parser(
-        "demo", help="a small dendritic run on the embedded digits dataset (no download)"
+        "demo", help="a small paper-style sweep on the embedded digits dataset (no download)"
     )
-    demo.set_defaults(handler=lambda _args: continual_cli.main(DEMO_ARGS))
+    demo.set_defaults(handler=run_demo)
     return parser
 
 

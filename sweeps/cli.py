@@ -124,3 +124,11 @@ def report_command(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {err}")
         return EXIT_BAD_INPUT
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``dlab sweep ...`` as a function (used by ``dlab demo``)."""
+    parser = argparse.ArgumentParser(prog="dlab sweep", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return args.handler(args)

@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 from ray import tune
+from ray.tune import ExperimentAnalysis
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from sweeps.benchmarks import get_benchmark
@@ -111,7 +112,8 @@ def connect_ray(settings: Settings) -> None:
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError) as err:
-        raise SweepError(f"cannot reach Ray at {settings.ray_address or 'a new local cluster'}: {err}") from err
+        where = settings.ray_address or "a new local cluster"
+        raise SweepError(f"cannot reach Ray at {where}: {err}") from err
 
 
 def _trainable(spec: SweepSpec):
@@ -198,11 +200,18 @@ def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None) -
     return _finish(record, tuner.fit(), client, settings)
 
 
+def _saved_trial_statuses(experiment_dir: str) -> list[str]:
+    """Trial statuses as Tune saved them (an interrupted trial is saved as pending/paused)."""
+    return [trial.status for trial in ExperimentAnalysis(experiment_dir).trials]
+
+
 def _finish(record: SweepRecord, results, client: MlflowClient, settings: Settings) -> SweepOutcome:
     spec = SweepSpec.model_validate(record.spec)
-    total, errored, terminated = len(results), results.num_errors, results.num_terminated
+    statuses = _saved_trial_statuses(record.experiment_dir)
+    total, errored = max(len(statuses), len(results)), statuses.count("ERROR")
+    ended = statuses.count("TERMINATED") + errored
     status: Literal["succeeded", "failed", "interrupted"]
-    if terminated + errored < total:
+    if ended < max(spec.expected_trials, total):
         status = "interrupted"
     elif errored == total:
         status = "failed"

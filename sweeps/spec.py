@@ -161,6 +161,17 @@ class SweepSpec(BaseModel):
         return self
 
     @property
+    def expected_trials(self) -> int:
+        """Trials the sweep runs in full: grid points (grid search) times ``num_samples``."""
+        if self.search_alg == "random":
+            return self.num_samples
+        points = 1
+        for dimension in self.search_space.values():
+            if dimension.type == "grid":
+                points *= len(dimension.values)
+        return points * self.num_samples
+
+    @property
     def resolved_metric(self) -> str:
         return self.metric or get_benchmark(self.benchmark).default_metric
 

@@ -1,0 +1,68 @@
+"""Orchestration overhead: the same short continual trials run by the sweep runner (local Ray
+Tune + MLflow tracking + per-task checkpoints) vs a plain loop calling the trainable, side by side.
+
+    .venv/bin/python bench/bench_sweeps.py [--trials 4] [--tasks 3] [--hidden 64]
+
+Ray start-up is timed separately; the ratio compares the sweep (Ray already up) with the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+
+from sweeps.runner import connect_ray, run_sweep
+from sweeps.settings import Settings
+from sweeps.spec import SweepSpec
+from workers.continual import train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--tasks", type=int, default=3)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    params = {"num_tasks": args.tasks, "hidden_sizes": [args.hidden] * 2, "epochs": args.epochs,
+              "batch_size": 64, "kw_percent_on": 0.1}
+    seeds = list(range(args.trials))
+    spec = SweepSpec.model_validate({
+        "name": "bench", "benchmark": "permuted_digits", "params": params,
+        "search_space": {"seed": {"type": "grid", "values": seeds}},
+        "resources": {"cpu": 1},
+    })
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home))
+        start = time.perf_counter()
+        connect_ray(settings)
+        ray_start = time.perf_counter() - start
+
+        start = time.perf_counter()
+        for seed in seeds:  # the plain loop, one trial after another, 1 thread each as in Ray
+            import torch
+
+            torch.set_num_threads(1)
+            train({"dataset": "digits", **params, "seed": seed})
+        loop_s = time.perf_counter() - start
+        torch.set_num_threads(2)
+
+        start = time.perf_counter()
+        outcome = run_sweep(spec, settings)
+        sweep_s = time.perf_counter() - start
+        ray.shutdown()
+    assert outcome.status == "succeeded", outcome
+    print(f"{args.trials} trials x {args.tasks} tasks (hidden {args.hidden}, {args.epochs} epochs)")
+    print(f"  ray start-up              {ray_start:7.2f} s")
+    print(f"  plain loop (sequential)   {loop_s:7.2f} s")
+    print(f"  sweep runner (Ray Tune)   {sweep_s:7.2f} s  (trials run concurrently on the machine's cores)")
+    print(f"  ratio sweep / loop        {sweep_s / loop_s:7.2f}x")
+    print(f"  overhead per trial        {(sweep_s - loop_s) / args.trials:+7.2f} s")
+
+
+if __name__ == "__main__":
+    main()
