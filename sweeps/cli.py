@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -75,7 +76,7 @@ def _print_outcome(console: Console, outcome) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from sweeps.runner import SweepError, run_sweep
+    from sweeps.runner import run_sweep
     from sweeps.spec import load_spec
 
     console = Console()
@@ -94,36 +95,38 @@ def run_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError, yaml.YAMLError) as err:
         console.print(f"[red]error:[/red] {err}")
         return EXIT_BAD_INPUT
+    show_progress = not args.quiet and sys.stderr.isatty()
+    return _guarded(console, lambda: _print_outcome(console, run_sweep(spec, show_progress=show_progress)))
+
+
+def _guarded(console: Console, action: Callable[[], int]) -> int:
+    """Run ``action``; a :class:`SweepError` becomes a red message and exit code 2."""
+    from sweeps.runner import SweepError
+
     try:
-        outcome = run_sweep(spec, show_progress=not args.quiet and sys.stderr.isatty())
+        return action()
     except SweepError as err:
         console.print(f"[red]error:[/red] {err}")
         return EXIT_BAD_INPUT
-    return _print_outcome(console, outcome)
 
 
 def resume_command(args: argparse.Namespace) -> int:
-    from sweeps.runner import SweepError, resume_sweep
+    from sweeps.runner import resume_sweep
 
     console = Console()
-    try:
-        outcome = resume_sweep(args.path)
-    except SweepError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return EXIT_BAD_INPUT
-    return _print_outcome(console, outcome)
+    return _guarded(console, lambda: _print_outcome(console, resume_sweep(args.path)))
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from sweeps.runner import SweepError, report_sweep
+    from sweeps.runner import report_sweep
 
     console = Console()
-    try:
+
+    def show() -> int:
         print_report(console, report_sweep(args.sweep_id))
-    except SweepError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return EXIT_BAD_INPUT
-    return 0
+        return 0
+
+    return _guarded(console, show)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,3 +84,18 @@ def test_spec_hash_ignores_key_order():
     a = SweepSpec.model_validate(VALID)
     b = SweepSpec.model_validate(dict(reversed(list(VALID.items()))))
     assert a.spec_hash() == b.spec_hash()
+
+
+def test_cli_rejects_bad_spec_and_unknown_sweep(tmp_path, monkeypatch, capsys):
+    from dlab.cli import main
+
+    monkeypatch.setenv("DLAB_HOME", str(tmp_path))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nbenchmark: permuted_digits\nparams: {num_segments: -4}\n")
+    assert main(["sweep", "run", str(bad)]) == 2
+    assert "num_segments" in capsys.readouterr().out
+    assert main(["sweep", "run", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().out
+    assert main(["sweep", "report", "no-such-sweep"]) == 2
+    assert "not a dendrite-lab sweep directory" in capsys.readouterr().out
+    assert main(["sweep", "resume", str(tmp_path)]) == 2
