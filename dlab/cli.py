@@ -13,9 +13,16 @@ from workers import continual_cli
 DEMO_SPEC = Path(sweeps.__file__).resolve().parent / "examples" / "demo.yaml"
 
 
+DEMO_TRIAL = ["--dataset", "digits", "--num-tasks", "5", "--hidden-sizes", "256", "256",
+              "--kw-percent-on", "0.1", "--epochs", "8", "--batch-size", "32", "--quiet"]
+
+
 def run_demo(_args: argparse.Namespace) -> int:
-    """The embedded default: a small paper-style sweep (local Ray, MLflow on local SQLite)."""
-    code = sweep_cli.main(["run", str(DEMO_SPEC)])
+    """The embedded default: one dendritic trial (its per-task accuracy table), then a small
+    paper-style sweep on a local Ray with MLflow on local SQLite."""
+    code = continual_cli.main(DEMO_TRIAL)
+    if code == 0:
+        code = sweep_cli.main(["run", str(DEMO_SPEC)])
     if code == 0:
         from sweeps.settings import Settings
 

@@ -169,3 +169,12 @@ def test_cli_bad_input_exits_nonzero_with_message(flags, message, capsys):
 def test_cli_unknown_dataset_is_an_argparse_error_or_validation_error(capsys):
     assert dlab_main(["run", "continual", "--quiet", "--dataset", "cifar"]) == 2
     assert "unknown dataset" in capsys.readouterr().out
+
+
+def test_demo_trial_flags_are_valid():
+    from dlab.cli import DEMO_TRIAL, build_parser
+    from workers.cli_args import model_from_args
+
+    args = build_parser().parse_args(["run", "continual", *DEMO_TRIAL])
+    config = model_from_args(ContinualConfig, args)
+    assert config.num_tasks == 5 and config.model == "dendritic"
