@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import ray
+import torch
 
 from sweeps.runner import connect_ray, run_sweep
 from sweeps.settings import Settings
@@ -43,10 +44,8 @@ def main() -> None:
         ray_start = time.perf_counter() - start
 
         start = time.perf_counter()
-        for seed in seeds:  # the plain loop, one trial after another, 1 thread each as in Ray
-            import torch
-
-            torch.set_num_threads(1)
+        torch.set_num_threads(1)  # one thread per trial, as Ray gives each 1-CPU trial
+        for seed in seeds:  # the plain loop, one trial after another
             train({"dataset": "digits", **params, "seed": seed})
         loop_s = time.perf_counter() - start
         torch.set_num_threads(2)

@@ -31,8 +31,8 @@ class DendriteSegments(nn.Module):
     order one and the sigmoid gate starts near 0.5 rather than saturated.
 
     With ``sparse_updates`` the gradient reaches the weights as a sparse tensor holding only the
-    winning segments' rows (the others get zero gradient anyway), to be stepped by
-    ``torch.optim.SparseAdam`` (see :func:`dendrites.optim.dendritic_adam`): no dense gradient
+    winning segments' rows (the others get zero gradient anyway), to be stepped by the lazy
+    :class:`dendrites.optim.RowSparseAdam` (see :func:`dendrites.optim.dendritic_adam`): no dense gradient
     over all segments is materialised, and segments that do not win are not moved by stale
     Adam momentum. Only the winners are gathered, one ``(units, context_dim)`` block per
     distinct context, so this suits few distinct contexts per batch.

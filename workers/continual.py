@@ -145,11 +145,12 @@ class ContinualTrainer:
                 self.optimizer.step()
                 if self.consolidation is not None:
                     self.consolidation.after_step()
-                total += loss.item() * len(xb)
+                loss_value = loss.item()
+                total += loss_value * len(xb)
                 count += len(xb)
                 if progress is not None:
                     progress.update(1)
-                    progress.set_postfix(task=task, loss=f"{loss.item():.3f}", refresh=False)
+                    progress.set_postfix(task=task, loss=f"{loss_value:.3f}", refresh=False)
             epoch_loss = total / count
         if self.consolidation is not None:
             self.consolidation.end_task(self._fisher_batches(x, y, context))
