@@ -7,28 +7,35 @@ import sys
 from pathlib import Path
 
 import sweeps
+from service import cli as service_cli
 from sweeps import cli as sweep_cli
 from workers import continual_cli
 
 DEMO_SPEC = Path(sweeps.__file__).resolve().parent / "examples" / "demo.yaml"
 
 
-DEMO_TRIAL = ["--dataset", "digits", "--num-tasks", "5", "--hidden-sizes", "256", "256",
-              "--kw-percent-on", "0.1", "--epochs", "8", "--batch-size", "32", "--quiet"]
-
-
 def run_demo(_args: argparse.Namespace) -> int:
-    """The embedded default: one dendritic trial (its per-task accuracy table), then a small
-    paper-style sweep on a local Ray with MLflow on local SQLite."""
-    code = continual_cli.main(DEMO_TRIAL)
-    if code == 0:
-        code = sweep_cli.main(["run", str(DEMO_SPEC)])
-    if code == 0:
-        from sweeps.settings import Settings
+    """The embedded default through the REST API: start the local stack (Ray head, MLflow on
+    SQLite, the API), submit the demo sweep, follow it live, print the report, stop the stack."""
+    from service.cli import console, print_report, watch_sweep
+    from service.client import DlabClient
+    from service.local_stack import LocalStack
+    from sweeps.settings import Settings
 
-        settings = Settings()
-        print(f"\nMLflow UI on this store: .venv/bin/mlflow ui --backend-store-uri "
-              f"{settings.tracking_uri} --port 5000   (then open http://127.0.0.1:5000)")
+    settings = Settings()
+    console.print("starting the embedded stack (Ray head, MLflow on SQLite, API) ...")
+    with LocalStack(settings.root) as stack:
+        token = stack.api.token()
+        console.print(f"API on {stack.api.url} (docs {stack.api.url}/docs); local token: {token}")
+        with DlabClient(stack.api.url, token) as client:
+            created = client.submit(DEMO_SPEC)
+            console.print(f"submitted {DEMO_SPEC.name} as sweep {created['id']}")
+            code = watch_sweep(client, created["id"])
+            if code == 0:
+                print_report(client, created["id"])
+        console.print("stopping the embedded stack ...")
+    console.print(f"\nMLflow UI on this store: .venv/bin/mlflow ui --backend-store-uri "
+                  f"{settings.tracking_uri} --port 5000   (then open http://127.0.0.1:5000)")
     return code
 
 
@@ -48,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="run, resume and report Ray Tune sweeps")
     sweep_cli.add_arguments(sweep)
 
+    service_cli.add_commands(commands)
+
     demo = commands.add_parser(
-        "demo", help="a small paper-style sweep on the embedded digits dataset (no download)"
+        "demo", help="the embedded stack: submit a small paper-style sweep through the API"
     )
     demo.set_defaults(handler=run_demo)
     return parser

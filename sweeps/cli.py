@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,9 @@ def print_report(console: Console, report: SweepReport) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="sweep_command", required=True)
     run = commands.add_parser("run", help="run a sweep spec (YAML or JSON)")
-    run.add_argument("spec", type=Path)
+    run.add_argument("spec", type=Path, nargs="?", help="spec file (or give --spec-json)")
+    run.add_argument("--spec-json", help="the spec inline, as JSON (how the service submits drivers)")
+    run.add_argument("--sweep-id", help="id for the sweep (default: <name>-<random>)")
     run.add_argument("--benchmark", help="override the spec's benchmark (e.g. permuted_mnist)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a fixed parameter of the trainable (repeatable)")
@@ -77,17 +80,23 @@ def _print_outcome(console: Console, outcome) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     from sweeps.runner import run_sweep
-    from sweeps.spec import load_spec
+    from sweeps.spec import SweepSpec, load_spec
 
     console = Console()
+    source = args.spec or "--spec-json"
     try:
         overrides = {"benchmark": args.benchmark} if args.benchmark else {}
-        spec = load_spec(args.spec, overrides)
+        if (args.spec is None) == (args.spec_json is None):
+            raise ValueError("give a spec file or --spec-json, not both or neither")
+        if args.spec_json is not None:
+            spec = SweepSpec.model_validate({**json.loads(args.spec_json), **overrides})
+        else:
+            spec = load_spec(args.spec, overrides)
         if args.overrides:
             spec = spec.model_validate({**spec.model_dump(),
                                         "params": {**spec.params, **_overrides(args.overrides)}})
     except ValidationError as err:
-        console.print(f"[red]invalid sweep spec {args.spec}:[/red]")
+        console.print(f"[red]invalid sweep spec {source}:[/red]")
         for item in err.errors():
             where = ".".join(str(p) for p in item["loc"]) or "spec"
             console.print(f"  {where}: {item['msg']}")
@@ -96,7 +105,8 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {err}")
         return EXIT_BAD_INPUT
     show_progress = not args.quiet and sys.stderr.isatty()
-    return _guarded(console, lambda: _print_outcome(console, run_sweep(spec, show_progress=show_progress)))
+    return _guarded(console, lambda: _print_outcome(
+        console, run_sweep(spec, show_progress=show_progress, sweep_id=args.sweep_id)))
 
 
 def _guarded(console: Console, action: Callable[[], int]) -> int:

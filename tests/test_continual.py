@@ -171,10 +171,9 @@ def test_cli_unknown_dataset_is_an_argparse_error_or_validation_error(capsys):
     assert "unknown dataset" in capsys.readouterr().out
 
 
-def test_demo_trial_flags_are_valid():
-    from dlab.cli import DEMO_TRIAL, build_parser
-    from workers.cli_args import model_from_args
+def test_demo_sweep_spec_is_valid_and_small():
+    from dlab.cli import DEMO_SPEC
+    from sweeps.spec import load_spec
 
-    args = build_parser().parse_args(["run", "continual", *DEMO_TRIAL])
-    config = model_from_args(ContinualConfig, args)
-    assert config.num_tasks == 5 and config.model == "dendritic"
+    spec = load_spec(DEMO_SPEC)
+    assert spec.benchmark == "permuted_digits" and spec.expected_trials == 4

@@ -1,0 +1,97 @@
+"""Load test of the REST service on loopback (bounded): concurrent status reads and submissions
+against ``dlab serve`` with its embedded Ray head, reporting p50/p99 latency and error counts.
+
+    .venv/bin/python bench/bench_service.py [--reads 400] [--submits 24] [--concurrency 16]
+
+Submissions run into the active-sweep limit (DLAB_MAX_ACTIVE_SWEEPS=2): accepted ones start real
+drivers, the rest must be refused with 429 (a policy answer, not an error). Errors are 5xx
+answers and transport failures. Every accepted sweep is cancelled at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from service.client import DlabClient
+from service.local_stack import LocalStack
+
+SPEC = {"name": "load", "benchmark": "permuted_digits",
+        "params": {"num_tasks": 5, "hidden_sizes": [64, 64], "epochs": 5, "batch_size": 32},
+        "search_space": {"num_segments": {"type": "grid", "values": [1, 2, 3, 4]}},
+        "max_concurrent_trials": 1}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def timed(http: httpx.AsyncClient, limit: asyncio.Semaphore, method: str, path: str,
+                **kwargs) -> tuple[float, int | str]:
+    async with limit:
+        start = time.perf_counter()
+        try:
+            status: int | str = (await http.request(method, path, **kwargs)).status_code
+        except httpx.TransportError as err:
+            status = type(err).__name__
+        return (time.perf_counter() - start) * 1000, status
+
+
+def summarise(name: str, results: list[tuple[float, int | str]], wall_s: float) -> None:
+    latencies = [ms for ms, _ in results]
+    statuses = Counter(str(status) for _, status in results)
+    errors = sum(n for s, n in statuses.items() if not s.isdigit() or int(s) >= 500)
+    print(f"{name:<22} n={len(results):<4} p50={percentile(latencies, 0.5):7.1f} ms  "
+          f"p99={percentile(latencies, 0.99):7.1f} ms  mean={statistics.fmean(latencies):7.1f} ms  "
+          f"{len(results) / wall_s:6.1f} req/s  errors={errors}  statuses={dict(statuses)}")
+
+
+async def run_load(url: str, token: str, sweep_id: str, reads: int, submits: int, concurrency: int) -> None:
+    limit = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        for name, requests in (
+            ("GET /sweeps/{id}", [("GET", f"/api/v1/sweeps/{sweep_id}", {})] * reads),
+            ("GET /sweeps", [("GET", "/api/v1/sweeps", {})] * reads),
+            ("POST /sweeps", [("POST", "/api/v1/sweeps", {"json": {**SPEC, "name": f"load-{i}"}})
+                              for i in range(submits)]),
+            ("POST /sweeps (replay)", [("POST", "/api/v1/sweeps",
+                                        {"json": SPEC, "headers": {"Idempotency-Key": "bench"}})] * submits),
+            ("mixed reads+submits", [("GET", f"/api/v1/sweeps/{sweep_id}", {})] * reads
+             + [("POST", "/api/v1/sweeps", {"json": {**SPEC, "name": f"mix-{i}"}}) for i in range(submits)]),
+        ):
+            start = time.perf_counter()
+            results = await asyncio.gather(*(timed(http, limit, m, p, **kw) for m, p, kw in requests))
+            summarise(name, list(results), time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--reads", type=int, default=400)
+    parser.add_argument("--submits", type=int, default=24)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home, \
+            LocalStack(Path(home), env={"DLAB_MAX_ACTIVE_SWEEPS": "2"}) as stack:
+        token = stack.api.token()
+        with DlabClient(stack.api.url, token) as client:
+            first = client.submit(SPEC, idempotency_key="bench")
+            print(f"service {stack.api.url}; one sweep running ({first['id']}); "
+                  f"concurrency {args.concurrency}")
+            asyncio.run(run_load(stack.api.url, token, first["id"], args.reads, args.submits,
+                                 args.concurrency))
+            for item in client.list(limit=200)["items"]:
+                if item["status"] in ("queued", "running"):
+                    client.cancel(item["id"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The FastAPI application: routers, limits, error mapping, and a lifespan that connects to Ray
+(starting the embedded head if no cluster is configured) and keeps sweep records reconciled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from mlflow.exceptions import MlflowException
+
+from service.cluster import ClusterUnavailable, SweepDrivers, ensure_local_head
+from service.db import make_engine, make_sessionmaker
+from service.limits import BodySizeLimit
+from service.manager import (
+    API_PREFIX,
+    LimitExceeded,
+    SpecRejected,
+    SweepConflict,
+    SweepManager,
+    SweepNotFound,
+)
+from service.routers import health, sweeps
+from service.settings import ServiceSettings
+from sweeps.tracking import project_version
+
+log = logging.getLogger("dlab.service")
+
+
+async def _reconcile_forever(manager: SweepManager, interval_s: float) -> None:
+    while True:
+        try:
+            await run_in_threadpool(manager.reconcile)
+        except Exception:  # keep reconciling; one bad poll must not stop the loop
+            log.exception("reconciling sweeps failed")
+        await asyncio.sleep(interval_s)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def handler(code: int, headers: dict[str, str] | None = None):
+        async def respond(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+        return respond
+
+    app.add_exception_handler(SweepNotFound, handler(404))
+    app.add_exception_handler(SweepConflict, handler(409))
+    app.add_exception_handler(LimitExceeded, handler(429, {"Retry-After": "30"}))
+    app.add_exception_handler(ClusterUnavailable, handler(503))
+    app.add_exception_handler(MlflowException, handler(503))
+
+    async def rejected(_request: Request, exc: SpecRejected) -> JSONResponse:
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+
+    app.add_exception_handler(SpecRejected, rejected)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The service app; ``settings`` default to the environment."""
+    settings = settings or ServiceSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.embedded_ray:
+            head = await run_in_threadpool(ensure_local_head, settings)
+            log.info("embedded Ray head at %s (jobs %s)", head.gcs_address, head.dashboard_url)
+        engine = make_engine(settings.database)
+        drivers = SweepDrivers(settings)
+        app.state.settings = settings
+        app.state.tokens = settings.tokens()
+        app.state.manager = SweepManager(settings, make_sessionmaker(engine), drivers)
+        await run_in_threadpool(app.state.manager.reconcile)
+        task = asyncio.create_task(_reconcile_forever(app.state.manager, settings.poll_interval_s * 2))
+        try:
+            yield
+        finally:
+            task.cancel()
+            engine.dispose()
+
+    app = FastAPI(title="dendrite-lab", version=project_version(), lifespan=lifespan,
+                  description="Submit, watch and report Active Dendrites sweeps (Ray Tune + MLflow).")
+    app.include_router(health.router)
+    app.include_router(sweeps.router, prefix=API_PREFIX)
+    _error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

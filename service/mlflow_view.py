@@ -1,0 +1,80 @@
+"""A sweep's trials as the service sees them: read from the MLflow runs its driver writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from service.schemas import BestTrial, TrialCounts, TrialInfo
+from sweeps.tracking import child_runs, experiment_name
+
+RUN_STATUS = {"RUNNING": "running", "SCHEDULED": "pending", "FINISHED": "done", "FAILED": "failed",
+              "KILLED": "cancelled"}
+
+
+def find_parent_run(client: MlflowClient, benchmark: str, sweep_id: str) -> Run | None:
+    """The sweep's parent run (the driver creates it when the sweep starts), if there is one yet."""
+    experiment = client.get_experiment_by_name(experiment_name(benchmark))
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`dlab.sweep_id` = '{sweep_id}' and tags.`dlab.kind` = 'sweep'",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+def trial_infos(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[TrialInfo]:
+    """Every trial run of the sweep, oldest first."""
+    trials = [
+        TrialInfo(trial_id=run.data.tags.get("dlab.trial_id", run.info.run_id), run_id=run.info.run_id,
+                  status=RUN_STATUS.get(run.info.status, "running"),
+                  config={k: _value(v) for k, v in run.data.params.items()},
+                  metrics=dict(run.data.metrics), started_at=_time(run.info.start_time),
+                  ended_at=_time(run.info.end_time))
+        for run in child_runs(client, experiment_id, parent_run_id)
+    ]
+    return sorted(trials, key=lambda t: (t.started_at or datetime.min.replace(tzinfo=UTC), t.trial_id))
+
+
+def count_trials(trials: list[TrialInfo], expected: int) -> TrialCounts:
+    counts = TrialCounts()
+    for trial in trials:
+        setattr(counts, trial.status, getattr(counts, trial.status) + 1)
+    counts.pending += max(expected - len(trials), 0)
+    return counts
+
+
+def best_trial(trials: list[TrialInfo], metric: str, mode: str) -> BestTrial | None:
+    """The trial with the best latest value of ``metric`` so far."""
+    scored = [t for t in trials if metric in t.metrics]
+    if not scored:
+        return None
+    pick = max if mode == "max" else min
+    best = pick(scored, key=lambda t: t.metrics[metric])
+    return BestTrial(trial_id=best.trial_id, metric=metric, value=best.metrics[metric], config=best.config)
+
+
+def mark_cancelled(client: MlflowClient, parent_run_id: str, trials: list[TrialInfo]) -> None:
+    """Close the runs a cancelled sweep left open; finished trials keep their results."""
+    for trial in trials:
+        if trial.status in ("running", "pending"):
+            client.set_terminated(trial.run_id, "KILLED")
+    client.set_tag(parent_run_id, "dlab.status", "cancelled")
+    client.set_terminated(parent_run_id, "KILLED")
