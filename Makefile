@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_dendrites.py
+	$(PY) bench/bench_sweeps.py
+	$(PY) bench/bench_service.py
+	$(PY) bench/bench_mt10.py
+
+lock: $(STAMP)
+	$(PY) docker/lock.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

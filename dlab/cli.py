@@ -9,7 +9,7 @@ from pathlib import Path
 import sweeps
 from service import cli as service_cli
 from sweeps import cli as sweep_cli
-from workers import continual_cli
+from workers import continual_cli, mt_cli
 
 DEMO_SPEC = Path(sweeps.__file__).resolve().parent / "examples" / "demo.yaml"
 
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     continual_cli.add_arguments(continual)
     continual.set_defaults(handler=continual_cli.run)
+    mt10 = trainables.add_parser("mt10", help="multi-task SAC on Meta-World MT10 (or MT50 / one task)",
+                                 description=mt_cli.__doc__)
+    mt_cli.add_arguments(mt10)
+    mt10.set_defaults(handler=mt_cli.run)
 
     sweep = commands.add_parser("sweep", help="run, resume and report Ray Tune sweeps")
     sweep_cli.add_arguments(sweep)

@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sweeps.trainables import continual_trainable
+from sweeps.trainables import continual_trainable, mt_sac_trainable
 from workers.continual_config import ContinualConfig
+from workers.rl.config import MTSACConfig
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,9 @@ register(Benchmark("permuted_mnist5k", "continual learning on 5,000 permuted MNI
                    ContinualConfig, continual_trainable, {"dataset": "mnist5k"}))
 register(Benchmark("permuted_mnist", "continual learning on permuted MNIST (local files)",
                    ContinualConfig, continual_trainable, {"dataset": "mnist"}))
+register(Benchmark("metaworld_mt10", "Meta-World MT10 multi-task SAC (one-hot task context)",
+                   MTSACConfig, mt_sac_trainable, {"env": "MT10"}, default_metric="success_rate",
+                   iterations_param="num_evaluations"))
+register(Benchmark("metaworld_mt50", "Meta-World MT50 multi-task SAC (one-hot task context)",
+                   MTSACConfig, mt_sac_trainable, {"env": "MT50"}, default_metric="success_rate",
+                   iterations_param="num_evaluations"))

@@ -156,7 +156,8 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, *, show_progres
     connect_ray(settings)
     if settings.ray_address:
         check_resources(spec, ray.cluster_resources())
-    experiment_id = ensure_experiment(client, experiment_name(spec.benchmark), settings.artifact_root)
+    experiment_id = ensure_experiment(client, experiment_name(spec.benchmark),
+                                      None if settings.tracking_server else settings.artifact_root)
     parent_run_id = start_parent_run(client, experiment_id, spec, sweep_id)
     record = SweepRecord(sweep_id=sweep_id, spec=spec.model_dump(mode="json"),
                          tracking_uri=settings.tracking_uri, experiment_id=experiment_id,

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         return self.mlflow_tracking_uri or f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
+    def tracking_server(self) -> bool:
+        """True when MLflow is a tracking server (it then stores the artifacts itself)."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
     def artifact_root(self) -> Path:
         return self.root / "mlartifacts"
 

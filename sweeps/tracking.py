@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
@@ -18,6 +18,7 @@ from sweeps.benchmarks import get_benchmark
 from sweeps.spec import SweepSpec
 
 PARENT_TAG = "mlflow.parentRunId"
+PLACEMENT_KEYS = ("node_id", "node_ip", "gpu_ids", "device")  # where a trial ran, logged as tags
 MAX_PARAM_LENGTH = 6000
 
 
@@ -41,11 +42,14 @@ def experiment_name(benchmark: str) -> str:
     return f"dendrite-lab/{benchmark}"
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path) -> str:
-    """The id of experiment ``name``, created (with a local artifact location) if missing."""
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
+    """The id of experiment ``name``, created if missing: with a local artifact location under
+    ``artifact_root``, or (``None``, for a tracking server) the server's own artifact store."""
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
+    if artifact_root is None:
+        return client.create_experiment(name)
     location = (artifact_root / name.replace("/", "_")).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
 
@@ -143,7 +147,8 @@ class MLflowTrialLogger(tune.Callback):
         timestamp = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(k, float(v), timestamp, step) for k, v in result.items()
                    if isinstance(v, int | float) and not isinstance(v, bool) and k not in _TUNE_KEYS]
-        self.client.log_batch(run_id, metrics=metrics)
+        tags = [RunTag(f"dlab.{k}", str(result[k])) for k in PLACEMENT_KEYS if k in result]
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         run_id = self._run_id(trial)

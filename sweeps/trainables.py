@@ -13,6 +13,8 @@ from ray import tune
 
 from workers.continual import ContinualTrainer, train
 from workers.continual_metrics import TaskReport
+from workers.metaworld_mt import EvalReport, MTSACTrainer
+from workers.metaworld_mt import train as train_mt
 
 STATE_FILE = "trainer_state.pt"
 
@@ -42,19 +44,47 @@ def _trial_threads() -> None:
         torch.set_num_threads(cpus)
 
 
+def _resume_state() -> dict[str, Any] | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return torch.load(Path(directory) / STATE_FILE, weights_only=False)
+
+
+def placement() -> dict[str, str]:
+    """Where this trial runs: Ray node, the GPUs Ray gave it, and the torch device it uses."""
+    import ray
+
+    context = ray.get_runtime_context()
+    gpus = ray.get_gpu_ids()
+    return {"node_id": context.get_node_id(), "gpu_ids": ",".join(str(g) for g in gpus) or "none",
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+
+def _report_with_checkpoint(metrics: dict[str, Any], state: dict[str, Any]) -> None:
+    metrics = {**metrics, **placement()}
+    with tempfile.TemporaryDirectory() as directory:
+        torch.save(state, Path(directory) / STATE_FILE)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
 def continual_trainable(config: dict[str, Any]) -> None:
     """Tune trainable for :func:`workers.continual.train`; resumes from the trial's checkpoint."""
     _trial_threads()
-    resume_state = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            resume_state = torch.load(Path(directory) / STATE_FILE, weights_only=False)
 
     def report(task_report: TaskReport, trainer: ContinualTrainer) -> None:
-        with tempfile.TemporaryDirectory() as directory:
-            torch.save(trainer.state_dict(), Path(directory) / STATE_FILE)
-            tune.report(continual_metrics(task_report, trainer),
-                        checkpoint=tune.Checkpoint.from_directory(directory))
+        _report_with_checkpoint(continual_metrics(task_report, trainer), trainer.state_dict())
 
-    train(config, report, resume_state=resume_state)
+    train(config, report, resume_state=_resume_state())
+
+
+def mt_sac_trainable(config: dict[str, Any]) -> None:
+    """Tune trainable for :func:`workers.metaworld_mt.train`: reports (and checkpoints) after
+    every evaluation; a retried trial continues from its last checkpoint."""
+    _trial_threads()
+
+    def report(eval_report: EvalReport, trainer: MTSACTrainer) -> None:
+        _report_with_checkpoint(eval_report.metrics(), trainer.state_dict())
+
+    train_mt(config, report, resume_state=_resume_state())

@@ -69,6 +69,9 @@ def test_examples_load_and_translate_to_tune(tmp_path):
         assert set(spec.search_space) <= set(space)
     mnist = load_spec("sweeps/examples/segments.yaml", {"benchmark": "permuted_mnist"})
     assert param_space(mnist)["dataset"] == "mnist"
+    mt10 = load_spec("sweeps/examples/mt10_paper.yaml")
+    assert param_space(mt10)["env"] == "MT10" and mt10.resources.gpu == 0.25
+    assert mt10.expected_trials == 9 and mt10.resolved_metric == "success_rate"
 
 
 def test_missing_or_malformed_spec_file(tmp_path):

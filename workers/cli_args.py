@@ -23,20 +23,22 @@ def _scalar_type(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
-    """Add one ``--field-name`` flag per model field; unset flags keep the model's defaults."""
+def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
+                        aliases: dict[str, list[str]] | None = None) -> None:
+    """Add one ``--field-name`` flag (plus any ``aliases``) per model field; unset flags keep the
+    model's defaults."""
     for name, field in model.model_fields.items():
-        flag = "--" + name.replace("_", "-")
+        flags = ["--" + name.replace("_", "-"), *(aliases or {}).get(name, [])]
         kind, is_list = _scalar_type(field.annotation)
         help_text = f"{field.description or name} (default: {field.default})"
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
             continue
         choices = None
         if typing.get_origin(field.annotation) is typing.Literal:
             choices = list(typing.get_args(field.annotation))
-        parser.add_argument(flag, type=kind, nargs="+" if is_list else None, default=None,
+        parser.add_argument(*flags, dest=name, type=kind, nargs="+" if is_list else None, default=None,
                             choices=choices, help=help_text)
 
 

@@ -1,0 +1,78 @@
+"""Meta-World throughput, side by side in one run: MT10 env-steps/s (sync vector env of the 10
+tasks vs one single-task env stepped alone), and SAC gradient updates/s for the dendritic vs the
+MLP networks at the same widths.
+
+    .venv/bin/python bench/bench_mt10.py [--steps 3000] [--hidden 400] [--updates 200]
+
+Target: >= 2,000 env-steps/s for MT10 stepping on 2 cores (random actions, no learning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import metaworld  # noqa: F401  (registers Meta-World/*)
+import torch
+
+from workers.metaworld_mt import make_envs
+from workers.rl.config import MTSACConfig
+from workers.rl.replay import MultiTaskReplay
+from workers.rl.sac import MultiTaskSAC
+
+
+def env_steps_per_s(envs, steps: int) -> float:
+    envs.reset(seed=0)
+    num = getattr(envs, "num_envs", 1)
+    start = time.perf_counter()
+    for _ in range(steps // num):
+        result = envs.step(envs.action_space.sample())
+        if num == 1 and (result[2] or result[3]):
+            envs.reset()
+    return (steps // num) * num / (time.perf_counter() - start)
+
+
+def updates_per_s(config: MTSACConfig, updates: int) -> float:
+    agent = MultiTaskSAC(config, 39, 4, 10, torch.device("cpu"))
+    replay = MultiTaskReplay(10_000, 39, 4)
+    replay.add(torch.randn(10_000, 39).numpy(), torch.rand(10_000, 4).numpy() * 2 - 1,
+               torch.randn(10_000).numpy(), torch.randn(10_000, 39).numpy(),
+               torch.zeros(10_000).numpy(), torch.randint(0, 10, (10_000,)).numpy())
+    for _ in range(5):
+        agent.update(replay.sample(config.batch_size, agent.device))
+    start = time.perf_counter()
+    for _ in range(updates):
+        agent.update(replay.sample(config.batch_size, agent.device))
+    return updates / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--hidden", type=int, default=400)
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=256)
+    args = parser.parse_args()
+    print(f"torch threads {torch.get_num_threads()}")
+    mt10, _ = make_envs(MTSACConfig(env="MT10"), seed=0)
+    mt10_async, _ = make_envs(MTSACConfig(env="MT10", vector="async"), seed=0)
+    single = gym.make("Meta-World/MT1", env_name="reach-v3", seed=0)
+    rows = [("MT10 sync vector (10 tasks)", env_steps_per_s(mt10, args.steps)),
+            ("MT10 async vector (10 procs)", env_steps_per_s(mt10_async, args.steps)),
+            ("single env (reach-v3)", env_steps_per_s(single, args.steps))]
+    for env in (mt10, mt10_async, single):
+        env.close()
+    for name, rate in rows:
+        print(f"{name:<32} {rate:8.0f} env-steps/s")
+    print(f"MT10 sync / single env: {rows[0][1] / rows[2][1]:.2f}x")
+    hidden = [args.hidden, args.hidden]
+    rates = {model: updates_per_s(MTSACConfig(model=model, hidden_sizes=hidden, batch_size=args.batch_size),
+                                  args.updates) for model in ("dendritic", "mlp")}
+    dendritic, mlp = rates["dendritic"], rates["mlp"]
+    print(f"SAC updates/s (2x{args.hidden}, batch {args.batch_size}): dendritic {dendritic:.1f}, "
+          f"MLP {mlp:.1f}; MLP/dendritic = {mlp / dendritic:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
