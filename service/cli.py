@@ -79,7 +79,8 @@ def show_status(args: argparse.Namespace) -> int:
 
 def watch_sweep(client: DlabClient, sweep_id: str) -> int:
     """A progress bar over the sweep's trials, fed by its event stream; exit 0 if it succeeded."""
-    total = client.status(sweep_id)["expected_trials"]
+    detail = client.status(sweep_id)
+    total, metric = detail["expected_trials"], detail["metric"]
     final: dict = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -89,19 +90,15 @@ def watch_sweep(client: DlabClient, sweep_id: str) -> int:
                 progress.update(bar, description=f"{sweep_id} {data['status']}")
             elif event == "trial_finished":
                 progress.advance(bar)
-                metric = client_metric(data)
-                progress.console.print(f"  trial {data['trial_id']} {data['status']} {metric}")
+                value = data.get("metrics", {}).get(metric)
+                shown = f"{metric}={value:.4f}" if value is not None else ""
+                progress.console.print(f"  trial {data['trial_id']} {data['status']} {shown}")
             elif event == "sweep_finished":
                 final = data
     console.print(f"sweep {sweep_id}: [bold]{final.get('status', 'unknown')}[/bold]")
     if final.get("error"):
         console.print(f"[red]error:[/red] {final['error']}")
     return 0 if final.get("status") == "succeeded" else EXIT_FAILED
-
-
-def client_metric(trial: dict) -> str:
-    metrics = trial.get("metrics", {})
-    return f"mean_accuracy={metrics['mean_accuracy']:.4f}" if "mean_accuracy" in metrics else ""
 
 
 def watch(args: argparse.Namespace) -> int:

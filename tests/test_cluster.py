@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,20 +38,13 @@ class Process:
     def crash(self) -> None:
         """SIGKILL the process and every descendant (Ray puts its raylet in another group), as
         when the machine dies."""
+        if self.popen.poll() is not None:
+            return
         tree = psutil.Process(self.popen.pid)
         for process in [*tree.children(recursive=True), tree]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
         self.popen.wait()
-
-    def kill(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, sig)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
 
 
 def wait_for(predicate, timeout_s: float = 120, what: str = "condition"):
@@ -116,8 +108,8 @@ def cluster(tmp_path_factory):
                "start_gpu_worker": start_gpu_worker, "root": root}
         api.stop()
     finally:
-        for process in reversed(processes):
-            process.kill()
+        for process in reversed(processes):  # no graceful drain needed: the test is over
+            process.crash()
 
 
 def _ok(url: str) -> bool:
