@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -54,8 +55,6 @@ def _resume_state() -> dict[str, Any] | None:
 
 def placement() -> dict[str, str]:
     """Where this trial runs: Ray node, the GPUs Ray gave it, and the torch device it uses."""
-    import ray
-
     context = ray.get_runtime_context()
     gpus = ray.get_gpu_ids()
     return {"node_id": context.get_node_id(), "gpu_ids": ",".join(str(g) for g in gpus) or "none",

@@ -131,3 +131,24 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
         assert len(client.get_metric_history(rid, "mean_accuracy")) == count == 4
         assert client.get_run(rid).info.end_time == before[rid].info.end_time
     assert outcome.report.trials_finished == 4
+
+
+def test_mt10_sweep_reports_success_and_placement_to_mlflow(tmp_path, local_ray):
+    spec = SweepSpec.model_validate({
+        "name": "mt10-tiny", "benchmark": "metaworld_mt10",
+        "params": {"total_steps": 600, "learning_starts": 300, "eval_every": 300, "max_episode_steps": 20,
+                   "hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 2000, "updates_per_step": 0.1},
+        "search_space": {"model": {"type": "grid", "values": ["dendritic"]}},
+    })
+    settings = Settings(home=tmp_path)
+    outcome = run_sweep(spec, settings)
+    assert outcome.status == "succeeded", outcome
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    (child,) = child_runs(client, record.experiment_id, record.parent_run_id)
+    history = client.get_metric_history(child.info.run_id, "success_rate")
+    assert len(history) == 2 and all(0 <= m.value <= 1 for m in history)
+    assert {"success_reach-v3", "env_steps", "grad_steps", "mean_return"} <= set(child.data.metrics)
+    assert child.data.metrics["env_steps"] == 600
+    assert child.data.tags["dlab.device"] == "cpu" and child.data.tags["dlab.gpu_ids"] == "none"
+    assert outcome.report is not None and outcome.report.metric == "success_rate"
