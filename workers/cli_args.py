@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -56,3 +58,28 @@ def format_validation_error(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "config"
         lines.append(f"  {where}: {item['msg']}")
     return "invalid configuration:\n" + "\n".join(lines)
+
+
+def add_trial_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
+                        aliases: dict[str, list[str]] | None = None) -> None:
+    """The flags every single-trial command shares: the config model's, ``--json`` and ``--quiet``."""
+    add_model_arguments(parser, model, aliases)
+    parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-report lines")
+
+
+def config_from_args(model: type[BaseModel], args: argparse.Namespace, console) -> BaseModel | None:
+    """The validated config, or ``None`` after printing one line per invalid field."""
+    try:
+        return model_from_args(model, args)
+    except ValidationError as err:
+        console.print(f"[red]{format_validation_error(err)}[/red]")
+        return None
+
+
+def write_json(path: Path | None, payload: Any, console) -> None:
+    """Write ``payload`` to ``path`` (if given) and say where."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2))
+        console.print(f"results written to {path}")

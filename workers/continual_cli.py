@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from workers.cli_args import add_model_arguments, format_validation_error, model_from_args
+from workers.cli_args import add_trial_arguments, config_from_args, write_json
 from workers.continual_config import ContinualConfig
 from workers.continual_metrics import ContinualResults, TaskReport
 from workers.datasets import DatasetNotFoundError
@@ -42,9 +39,7 @@ def summary_line(results: ContinualResults) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser, ContinualConfig)
-    parser.add_argument("--json", type=Path, help="write the results JSON to this file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-task lines")
+    add_trial_arguments(parser, ContinualConfig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from workers.continual import train
 
     console = Console()
-    try:
-        config = model_from_args(ContinualConfig, args)
-    except ValidationError as err:
-        console.print(f"[red]{format_validation_error(err)}[/red]")
+    config = config_from_args(ContinualConfig, args, console)
+    if config is None:
         return 2
 
     def on_task(report: TaskReport, _trainer) -> None:
@@ -70,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     console.print(accuracy_table(results))
     console.print(summary_line(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results.model_dump(), indent=2))
-        console.print(f"results written to {args.json}")
+    write_json(args.json, results.model_dump(), console)
     return 0
 
 

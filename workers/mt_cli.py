@@ -4,15 +4,12 @@ picks MT50 or a single task such as reach-v3)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from workers.cli_args import add_model_arguments, format_validation_error, model_from_args
+from workers.cli_args import add_trial_arguments, config_from_args, write_json
 from workers.rl.config import MTSACConfig
 
 ALIASES = {"total_steps": ["--steps"], "num_segments": ["--segments"], "kw_percent_on": ["--kw"]}
@@ -29,9 +26,7 @@ def success_table(report, tasks: list[str]) -> Table:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser, MTSACConfig, ALIASES)
-    parser.add_argument("--json", type=Path, help="write every evaluation's metrics to this file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-evaluation lines")
+    add_trial_arguments(parser, MTSACConfig, ALIASES)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,10 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from workers.metaworld_mt import train
 
     console = Console()
-    try:
-        config = model_from_args(MTSACConfig, args)
-    except ValidationError as err:
-        console.print(f"[red]{format_validation_error(err)}[/red]")
+    config = config_from_args(MTSACConfig, args, console)
+    if config is None:
         return 2
 
     def on_eval(report, _trainer) -> None:
@@ -57,10 +50,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {err}")
         return 2
     console.print(success_table(reports[-1], list(reports[-1].task_success)))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([r.metrics() for r in reports], indent=2))
-        console.print(f"metrics written to {args.json}")
+    write_json(args.json, [r.metrics() for r in reports], console)
     return 0
 
 
