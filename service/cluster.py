@@ -38,7 +38,8 @@ class LocalHead(BaseModel):
     temp_dir: str
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -87,24 +88,29 @@ def running_local_head(settings: ServiceSettings) -> LocalHead | None:
     return head if _alive(head.pid) else None
 
 
+def head_command(gcs_port: int, dashboard_port: int, temp_dir: str | Path, num_cpus: int,
+                 *extra: str) -> list[str]:
+    """``ray start --head --block`` with its ports on this machine chosen up front (so several
+    heads can share it) and Ray Jobs on the loopback interface."""
+    return [
+        str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+        "--port", str(gcs_port), "--include-dashboard", "true",
+        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
+        "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+        "--temp-dir", str(temp_dir), "--disable-usage-stats", "--num-cpus", str(num_cpus), *extra,
+    ]
+
+
 def ensure_local_head(settings: ServiceSettings) -> LocalHead:
     """Reuse the embedded Ray head, or start one that outlives this process (own session)."""
     head = running_local_head(settings)
     if head is not None:
-        _wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S)
+        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S)
         return head
     home_hash = hashlib.sha1(str(settings.root).encode()).hexdigest()[:8]
     temp_dir = Path(tempfile.gettempdir()) / f"dlab-ray-{home_hash}"  # short: Unix socket paths
-    gcs_port, dashboard_port = _free_port(), _free_port()
-    command = [
-        str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-        "--port", str(gcs_port), "--include-dashboard", "true",
-        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-        "--ray-client-server-port", str(_free_port()),
-        "--dashboard-agent-listen-port", str(_free_port()),
-        "--temp-dir", str(temp_dir), "--disable-usage-stats",
-        "--num-cpus", str(settings.local_ray_cpus or os.cpu_count() or 1),
-    ]
+    gcs_port, dashboard_port = free_port(), free_port()
+    command = head_command(gcs_port, dashboard_port, temp_dir, settings.local_ray_cpus or os.cpu_count() or 1)
     log = (settings.root / "ray-head.log").open("ab")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
@@ -114,14 +120,15 @@ def ensure_local_head(settings: ServiceSettings) -> LocalHead:
                      dashboard_url=f"http://127.0.0.1:{dashboard_port}", temp_dir=str(temp_dir))
     _head_file(settings).write_text(head.model_dump_json(indent=2))
     try:
-        _wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process)
+        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process)
     except ClusterUnavailable:
         stop_local_head(settings)
         raise
     return head
 
 
-def _wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Block until Ray Jobs answers at ``url``; fail early if ``process`` (the head) exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -229,12 +236,6 @@ class SweepDrivers:
         as_s = lambda ms: ms / 1000 if ms else None  # noqa: E731
         return DriverState(status=str(info.status.value), message=info.message or "",
                            start_time=as_s(info.start_time), end_time=as_s(info.end_time))
-
-    def logs(self, sweep_id: str) -> str:
-        try:
-            return self._call("get_job_logs", sweep_id)
-        except KeyError:
-            return ""
 
     def stop(self, sweep_id: str) -> bool:
         """Ask Ray to stop the driver (SIGTERM, then SIGKILL); its trials die with it."""

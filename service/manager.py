@@ -50,10 +50,11 @@ class SpecRejected(ValueError):
         self.errors = errors
 
 
-def links(sweep_id: str, tracking_uri: str, experiment_id: str | None = None,
+def links(sweep_id: str, settings: ServiceSettings, experiment_id: str | None = None,
           run_id: str | None = None) -> Links:
+    """The sweep's API routes, and its MLflow UI pages when MLflow is a tracking server."""
     base = f"{API_PREFIX}/sweeps/{sweep_id}"
-    ui = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else None
+    ui = settings.tracking_uri.rstrip("/") if settings.tracking_server else None
     return Links(self=base, trials=f"{base}/trials", events=f"{base}/events", report=f"{base}/report",
                  cancel=f"{base}/cancel",
                  mlflow_experiment=f"{ui}/#/experiments/{experiment_id}" if ui and experiment_id else None,
@@ -79,7 +80,8 @@ class SweepManager:
         self._report_lock = threading.Lock()  # matplotlib's pyplot is not thread-safe
         self._submit_lock = threading.Lock()  # the active-sweep count and the insert, atomically
         self._refreshed: dict[str, float] = {}  # sweep id -> monotonic time of the last refresh
-        self._trials: dict[str, tuple[float, list[TrialInfo]]] = {}  # short-lived MLflow reads
+        # short-lived MLflow reads: sweep id -> (read at, sweep status then, trials)
+        self._trials: dict[str, tuple[float, str, list[TrialInfo]]] = {}
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepRow, bool]:
@@ -150,11 +152,16 @@ class SweepManager:
             rows = session.scalars(query.order_by(SweepRow.created_at.desc()).offset(offset).limit(limit))
             return list(rows), total
 
+    @staticmethod
+    def _row(session: Session, sweep_id: str) -> SweepRow:
+        row = session.get(SweepRow, sweep_id)
+        if row is None:
+            raise SweepNotFound(f"no sweep {sweep_id!r}")
+        return row
+
     def get(self, sweep_id: str, refresh: bool = True) -> SweepRow:
         with self.sessions() as session:
-            row = session.get(SweepRow, sweep_id)
-            if row is None:
-                raise SweepNotFound(f"no sweep {sweep_id!r}")
+            row = self._row(session, sweep_id)
             if refresh and row.active and self._stale(self._refreshed.get(row.id)):
                 self._refresh(session, row)
             return row
@@ -163,13 +170,14 @@ class SweepManager:
         return since is None or time.monotonic() - since >= self.settings.poll_interval_s
 
     def trials(self, row: SweepRow) -> list[TrialInfo]:
-        """The sweep's trials from MLflow (re-read at most once per poll interval)."""
+        """The sweep's trials from MLflow, re-read once per poll interval and whenever the sweep's
+        status changed since the last read (a cancel closes runs)."""
         if row.parent_run_id is None:
             return []
-        read_at, trials = self._trials.get(row.id, (None, []))
-        if self._stale(read_at) or row.status == "cancelled":
+        read_at, status, trials = self._trials.get(row.id, (None, row.status, []))
+        if self._stale(read_at) or status != row.status:
             trials = trial_infos(self.mlflow, row.experiment_id, row.parent_run_id)
-            self._trials[row.id] = (time.monotonic(), trials)
+            self._trials[row.id] = (time.monotonic(), row.status, trials)
         return trials
 
     def detail(self, row: SweepRow, trials: list[TrialInfo] | None = None) -> SweepDetail:
@@ -182,7 +190,7 @@ class SweepManager:
             best=best_trial(trials, row.metric, row.mode), error=row.error,
             mlflow_tracking_uri=self.settings.tracking_uri, mlflow_experiment_id=row.experiment_id,
             mlflow_parent_run_id=row.parent_run_id, spec=row.spec,
-            links=links(row.id, self.settings.tracking_uri, row.experiment_id, row.parent_run_id),
+            links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
         )
 
     # -- following the driver ----------------------------------------------------------------
@@ -229,8 +237,9 @@ class SweepManager:
             row.status = "running"
         elif state.status == "STOPPED":
             row.status = "cancelled"
-            if row.parent_run_id:
-                mark_cancelled(self.mlflow, row.parent_run_id, self.trials(row))
+            if row.parent_run_id:  # close the open runs as they are now, not as last cached
+                mark_cancelled(self.mlflow, row.parent_run_id,
+                               trial_infos(self.mlflow, row.experiment_id, row.parent_run_id))
         elif state.status == "SUCCEEDED":
             outcome = self._parent_status(row)
             row.status = "succeeded" if outcome == "succeeded" else "failed"
@@ -251,14 +260,10 @@ class SweepManager:
     def cancel(self, sweep_id: str) -> SweepRow:
         """Stop a sweep's driver (its running trials with it); finished trials stay in MLflow."""
         with self.sessions() as session:
-            row = session.get(SweepRow, sweep_id)
-            if row is None:
-                raise SweepNotFound(f"no sweep {sweep_id!r}")
+            row = self._row(session, sweep_id)
             self._refresh(session, row)
             if not row.active:
                 raise SweepConflict(f"sweep {sweep_id} already ended ({row.status})")
-            row.cancel_requested = True
-            session.commit()
             self.drivers.stop(sweep_id)
             deadline = time.monotonic() + 30
             while row.active and time.monotonic() < deadline:
@@ -274,10 +279,10 @@ class SweepManager:
         cached = out_dir / "report.json"
         if not row.active and cached.exists():
             return SweepReport.model_validate_json(cached.read_text())
-        spec = SweepSpec.model_validate(row.spec)
+        searched = list(row.spec["search_space"])  # the spec was validated when it was submitted
         with self._report_lock:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, row.id,
-                                  list(spec.search_space), row.metric, out_dir, log_to_mlflow=False)
+                                  searched, row.metric, out_dir, log_to_mlflow=False)
         if not row.active:
             cached.write_text(report.model_dump_json(indent=2))
         return report

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -19,8 +18,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from service.client import DlabClient
-from service.cluster import _wait_for_jobs_endpoint, jobs_client
-from service.local_stack import ApiProcess, free_port
+from service.cluster import free_port, head_command, jobs_client, wait_for_jobs_endpoint
+from service.local_stack import ApiProcess
+from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
 TINY = {"num_tasks": 3, "hidden_sizes": [16, 16], "epochs": 1, "batch_size": 128, "kw_percent_on": 0.25}
@@ -45,16 +45,6 @@ class Process:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
         self.popen.wait()
-
-
-def wait_for(predicate, timeout_s: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}  # token in ~/.ray/auth_token
@@ -86,13 +76,9 @@ def cluster(tmp_path_factory):
         return worker
 
     try:
-        processes.append(Process(
-            [str(BIN / "ray"), "start", "--head", "--block", "--port", str(gcs), "--num-cpus", "1",
-             "--num-gpus", "0", "--node-ip-address", "127.0.0.1", "--include-dashboard", "true",
-             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-             "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-             "--temp-dir", temp_dir, "--disable-usage-stats"], root / "head.log", RAY_ENV))
-        _wait_for_jobs_endpoint(dashboard, 90)
+        processes.append(Process(head_command(gcs, dashboard_port, temp_dir, 1, "--num-gpus", "0",
+                                              "--node-ip-address", "127.0.0.1"), root / "head.log", RAY_ENV))
+        wait_for_jobs_endpoint(dashboard, 90)
         worker = start_gpu_worker("worker-1")
         processes.append(Process(
             [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sweeps.spec import SweepSpec
-from workers.metaworld_mt import MTSACTrainer, task_names, train
+from workers.metaworld_mt import MTSACTrainer, make_envs, task_names, train
 from workers.mt_cli import main as mt_main
 from workers.rl.config import MTSACConfig
 
@@ -80,8 +80,8 @@ def test_cli_rejects_bad_flags_with_exit_2(capsys):
 
 
 def random_policy_success(env: str, episodes: int, steps: int) -> float:
-    trainer = MTSACTrainer(MTSACConfig(env=env, num_envs=4, max_episode_steps=steps, eval_episodes=episodes))
-    envs, hits = trainer.eval_envs, 0.0
+    envs, _ = make_envs(MTSACConfig(env=env, num_envs=4, max_episode_steps=steps), seed=10_000)
+    hits = 0.0
     for episode in range(episodes):
         envs.reset(seed=10_000 + episode)
         success = np.zeros(envs.num_envs, bool)
@@ -89,7 +89,7 @@ def random_policy_success(env: str, episodes: int, steps: int) -> float:
             *_, infos = envs.step(envs.action_space.sample())
             success |= np.asarray(infos["success"]) > 0
         hits += success.mean()
-    trainer.close()
+    envs.close()
     return hits / episodes
 
 

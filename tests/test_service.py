@@ -4,7 +4,6 @@ Ray jobs) and a real MLflow SQLite store."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from service.events import trial_events
 from service.local_stack import ApiProcess
 from service.schemas import TrialInfo
 from service.settings import ServiceSettings
+from tests.waiting import wait_for
 
 TINY = {"num_tasks": 2, "hidden_sizes": [16, 16], "epochs": 1, "batch_size": 128, "kw_percent_on": 0.25}
 
@@ -53,16 +53,6 @@ def client(api):
 
 def collect_events(client: DlabClient, sweep_id: str) -> list[tuple[str, dict]]:
     return list(client.events(sweep_id))
-
-
-def wait_for(predicate, timeout_s: float = 120.0, interval_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise TimeoutError("condition not reached")
 
 
 # --- auth, health, malformed input -------------------------------------------------------

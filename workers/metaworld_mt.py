@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -65,7 +65,6 @@ class EvalReport:
     env_steps_per_s: float
     eval_time_s: float
     evaluation: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """Flat numeric metrics for Ray Tune / MLflow."""

@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse
 
 from service.deps import Manager, Settings, require_token
 from service.events import sweep_events
+from service.manager import links
 from service.schemas import SweepCreated, SweepDetail, SweepPage, SweepStatus, SweepSummary, TrialInfo
 from service.spec_body import REQUEST_BODY_DOC, spec_from_request
 from sweeps.report import SweepReport
@@ -39,9 +40,9 @@ async def submit_sweep(request: Request, response: Response, manager: Manager,
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    detail = manager.detail(row, trials=[])
-    response.headers["Location"] = detail.links.self
-    return SweepCreated(id=row.id, status=row.status, links=detail.links)
+    sweep_links = links(row.id, manager.settings)
+    response.headers["Location"] = sweep_links.self
+    return SweepCreated(id=row.id, status=row.status, links=sweep_links)
 
 
 @router.get("", response_model=SweepPage)
