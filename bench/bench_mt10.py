@@ -16,10 +16,9 @@ import gymnasium as gym
 import metaworld  # noqa: F401  (registers Meta-World/*)
 import torch
 
-from workers.metaworld_mt import make_envs
-from workers.rl.config import MTSACConfig
-from workers.rl.replay import MultiTaskReplay
-from workers.rl.sac import MultiTaskSAC
+from workers.metaworld import MTSACConfig, make_envs
+from workers.metaworld.replay import MultiTaskReplay
+from workers.metaworld.sac import MultiTaskSAC
 
 
 def env_steps_per_s(envs, steps: int) -> float:

@@ -16,10 +16,11 @@ from pathlib import Path
 import ray
 import torch
 
+from sweeps.plan import SweepPlan
 from sweeps.runner import connect_ray, run_sweep
 from sweeps.settings import Settings
 from sweeps.spec import SweepSpec
-from workers.continual import train
+from workers.continual import ContinualConfig, train_continual
 
 
 def main() -> None:
@@ -46,12 +47,12 @@ def main() -> None:
         start = time.perf_counter()
         torch.set_num_threads(1)  # one thread per trial, as Ray gives each 1-CPU trial
         for seed in seeds:  # the plain loop, one trial after another
-            train({"dataset": "digits", **params, "seed": seed})
+            train_continual(ContinualConfig(dataset="digits", **params, seed=seed))
         loop_s = time.perf_counter() - start
         torch.set_num_threads(2)
 
         start = time.perf_counter()
-        outcome = run_sweep(spec, settings)
+        outcome = run_sweep(SweepPlan.resolve(spec), settings)
         sweep_s = time.perf_counter() - start
         ray.shutdown()
     assert outcome.status == "succeeded", outcome

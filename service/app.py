@@ -13,28 +13,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from mlflow.exceptions import MlflowException
 
-from service.cluster import ClusterUnavailable, SweepDrivers, ensure_local_head
+from service.cluster import ClusterUnavailable, ensure_local_head
 from service.db import make_engine, make_sessionmaker
+from service.errors import LimitExceeded, SpecRejected, SweepConflict, SweepNotFound
 from service.limits import BodySizeLimit
-from service.manager import (
-    API_PREFIX,
-    LimitExceeded,
-    SpecRejected,
-    SweepConflict,
-    SweepManager,
-    SweepNotFound,
-)
+from service.links import API_PREFIX
+from service.reconciler import Reconciler
 from service.routers import health, sweeps
+from service.services import Services
 from service.settings import ServiceSettings
 from sweeps.tracking import project_version
 
 log = logging.getLogger("dlab.service")
 
 
-async def _reconcile_forever(manager: SweepManager, interval_s: float) -> None:
+async def _reconcile_forever(reconciler: Reconciler, interval_s: float) -> None:
     while True:
         try:
-            await run_in_threadpool(manager.reconcile)
+            await run_in_threadpool(reconciler.reconcile)
         except Exception:  # keep reconciling; one bad poll must not stop the loop
             log.exception("reconciling sweeps failed")
         await asyncio.sleep(interval_s)
@@ -68,12 +64,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             head = await run_in_threadpool(ensure_local_head, settings)
             log.info("embedded Ray head at %s (jobs %s)", head.gcs_address, head.dashboard_url)
         engine = make_engine(settings.database)
-        drivers = SweepDrivers(settings)
+        services = Services.build(settings, make_sessionmaker(engine))
         app.state.settings = settings
         app.state.tokens = settings.tokens()
-        app.state.manager = SweepManager(settings, make_sessionmaker(engine), drivers)
-        await run_in_threadpool(app.state.manager.reconcile)
-        task = asyncio.create_task(_reconcile_forever(app.state.manager, settings.poll_interval_s * 2))
+        app.state.services = services
+        await run_in_threadpool(services.reconciler.reconcile)
+        task = asyncio.create_task(_reconcile_forever(services.reconciler, settings.poll_interval_s * 2))
         try:
             yield
         finally:

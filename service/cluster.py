@@ -1,20 +1,17 @@
-"""The Ray side of the service: the embedded local Ray head (started once, outliving API
-restarts) and sweep drivers submitted to the cluster through Ray's Job Submission API."""
+"""The Ray cluster the service talks to: the embedded local Ray head (started once, outliving API
+restarts) and the authenticated client of a cluster's Job Submission API."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -158,91 +155,3 @@ def stop_local_head(settings: ServiceSettings, timeout_s: float = 60.0) -> bool:
     if _alive(head.pid):
         os.killpg(head.pid, signal.SIGKILL)
     return True
-
-
-@dataclass
-class DriverState:
-    """A sweep driver as Ray Jobs reports it."""
-
-    status: str  # PENDING | RUNNING | STOPPED | SUCCEEDED | FAILED
-    message: str
-    start_time: float | None
-    end_time: float | None
-
-
-class SweepDrivers:
-    """Sweep drivers as Ray jobs: submitted with the job id = sweep id, so a restarted service
-    finds them again; the cluster, not the API process, owns them."""
-
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-        self._client = None
-
-    @property
-    def dashboard_url(self) -> str:
-        if self.settings.ray_dashboard_url:
-            return self.settings.ray_dashboard_url
-        head = running_local_head(self.settings)
-        if head is None:
-            raise ClusterUnavailable("the embedded Ray head is not running (start it with `dlab serve`)")
-        return head.dashboard_url
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = jobs_client(self.dashboard_url)
-        return self._client
-
-    def _call(self, method: str, *args, **kwargs):
-        try:
-            return getattr(self.client, method)(*args, **kwargs)
-        except ClusterUnavailable:
-            raise
-        except RuntimeError as err:
-            if "status code 404" in str(err) or "does not exist" in str(err):
-                raise KeyError(args[0] if args else "") from err
-            self._client = None
-            raise ClusterUnavailable(f"Ray Jobs request failed: {err}") from err
-        except (ConnectionError, OSError) as err:
-            self._client = None
-            raise ClusterUnavailable(f"Ray Jobs endpoint is unreachable: {err}") from err
-
-    def driver_env(self) -> dict[str, str]:
-        """Environment of a driver: the same MLflow store and (embedded) the same home."""
-        env = {"MLFLOW_TRACKING_URI": self.settings.tracking_uri, "RAY_USAGE_STATS_ENABLED": "0",
-               "TQDM_DISABLE": "1"}
-        home = self.settings.driver_home or (str(self.settings.root) if self.settings.embedded_ray else None)
-        if home:
-            env["DLAB_HOME"] = home
-        if os.environ.get("DLAB_DATA_DIR"):
-            env["DLAB_DATA_DIR"] = os.environ["DLAB_DATA_DIR"]
-        return env
-
-    def submit(self, sweep_id: str, spec: dict) -> None:
-        """Start a driver running ``dlab sweep run`` for this spec on the cluster."""
-        entrypoint = " ".join([
-            shlex.quote(self.settings.driver_python), "-m", "dlab.cli", "sweep", "run", "--quiet",
-            "--sweep-id", shlex.quote(sweep_id), "--spec-json", shlex.quote(json.dumps(spec)),
-        ])
-        self._call("submit_job", entrypoint=entrypoint, submission_id=sweep_id,
-                   runtime_env={"env_vars": self.driver_env()}, metadata={"dlab.sweep_id": sweep_id})
-
-    def state(self, sweep_id: str) -> DriverState | None:
-        """The driver's state, or None if the cluster does not know the job."""
-        try:
-            info = self._call("get_job_info", sweep_id)
-        except KeyError:
-            return None
-        as_s = lambda ms: ms / 1000 if ms else None  # noqa: E731
-        return DriverState(status=str(info.status.value), message=info.message or "",
-                           start_time=as_s(info.start_time), end_time=as_s(info.end_time))
-
-    def stop(self, sweep_id: str) -> bool:
-        """Ask Ray to stop the driver (SIGTERM, then SIGKILL); its trials die with it."""
-        try:
-            return bool(self._call("stop_job", sweep_id))
-        except KeyError:
-            return False
-
-    def ping(self) -> None:
-        self._call("get_version")

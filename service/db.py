@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Engine, Integer, String, Text, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-SWEEP_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE_STATUSES = ("queued", "running")
+from sweeps.status import ACTIVE_SWEEP_STATUSES
 
 
 def utcnow() -> datetime:
@@ -45,7 +44,7 @@ class SweepRow(Base):
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        return self.status in ACTIVE_SWEEP_STATUSES
 
 
 class Heartbeat(Base):

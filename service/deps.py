@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, the sweep manager and bearer-token auth."""
+"""FastAPI dependencies: settings, the service's components and bearer-token auth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.manager import SweepManager
+from service.services import Services
 from service.settings import ServiceSettings
 
 bearer = HTTPBearer(auto_error=False, description="a token from DLAB_API_TOKENS (or DLAB_HOME/api-token)")
@@ -18,8 +18,8 @@ def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_manager(request: Request) -> SweepManager:
-    return request.app.state.manager
+def get_services(request: Request) -> Services:
+    return request.app.state.services
 
 
 def require_token(request: Request,
@@ -32,5 +32,5 @@ def require_token(request: Request,
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-Manager = Annotated[SweepManager, Depends(get_manager)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 Settings = Annotated[ServiceSettings, Depends(get_settings)]

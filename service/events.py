@@ -9,16 +9,15 @@ from collections.abc import AsyncIterator
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import ServerSentEvent
 
-from service.manager import SweepManager
 from service.schemas import SweepDetail, TrialInfo
+from service.services import Services
+from sweeps.status import ACTIVE_SWEEP_STATUSES, TERMINAL_TRIAL_STATUSES
 
-TERMINAL_TRIAL = ("done", "failed", "cancelled")
 
-
-def _snapshot(manager: SweepManager, sweep_id: str) -> tuple[SweepDetail, list[TrialInfo]]:
-    row = manager.get(sweep_id)
-    trials = manager.trials(row)
-    return manager.detail(row, trials), trials
+def _snapshot(services: Services, sweep_id: str) -> tuple[SweepDetail, list[TrialInfo]]:
+    row = services.reconciler.current(sweep_id)
+    trials = services.reconciler.trials(row)
+    return services.records.detail(row, trials), trials
 
 
 def trial_events(before: dict[str, TrialInfo], trials: list[TrialInfo]) -> list[tuple[str, dict]]:
@@ -31,18 +30,18 @@ def trial_events(before: dict[str, TrialInfo], trials: list[TrialInfo]) -> list[
             events.append(("trial_started", payload))
         if trial.metrics and (old is None or trial.metrics != old.metrics):
             events.append(("trial_reported", payload))
-        if trial.status in TERMINAL_TRIAL and (old is None or old.status != trial.status):
+        if trial.status in TERMINAL_TRIAL_STATUSES and (old is None or old.status != trial.status):
             events.append(("trial_finished", payload))
     return events
 
 
-async def sweep_events(manager: SweepManager, sweep_id: str, poll_s: float) -> AsyncIterator[ServerSentEvent]:
+async def sweep_events(services: Services, sweep_id: str, poll_s: float) -> AsyncIterator[ServerSentEvent]:
     """Events until the sweep ends: ``sweep_status``, ``trial_started``, ``trial_reported``,
     ``trial_finished`` and a final ``sweep_finished`` carrying the sweep's detail."""
     seen: dict[str, TrialInfo] = {}
     status, sequence = None, 0
     while True:
-        detail, trials = await run_in_threadpool(_snapshot, manager, sweep_id)
+        detail, trials = await run_in_threadpool(_snapshot, services, sweep_id)
         changes = trial_events(seen, trials)
         if detail.status != status:
             status = detail.status
@@ -52,7 +51,7 @@ async def sweep_events(manager: SweepManager, sweep_id: str, poll_s: float) -> A
             sequence += 1
             yield ServerSentEvent(event=event, data=payload, id=str(sequence))
         seen = {t.trial_id: t for t in trials}
-        if detail.status not in ("queued", "running"):
+        if detail.status not in ACTIVE_SWEEP_STATUSES:
             sequence += 1
             yield ServerSentEvent(event="sweep_finished", data=detail.model_dump(mode="json"),
                                   id=str(sequence))

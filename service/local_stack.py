@@ -1,5 +1,6 @@
-"""The embedded stack as child processes: ``dlab serve`` (which starts or reuses the local Ray
-head) on a loopback port. Used by ``dlab demo``, the tests and the load benchmark."""
+"""The embedded stack as child processes: the API server (``python -m service``, which starts or
+reuses the local Ray head) on a loopback port. Used by ``dlab demo``, the tests and the load
+benchmark."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ READY_TIMEOUT_S = 180.0
 
 
 class ApiProcess:
-    """One ``dlab serve`` process; ``stop()`` ends it (the Ray head and its sweeps live on)."""
+    """One API server process; ``stop()`` ends it (the Ray head and its sweeps live on)."""
 
     def __init__(self, home: Path, port: int | None = None, env: dict[str, str] | None = None,
                  log_path: Path | None = None) -> None:
@@ -37,13 +38,13 @@ class ApiProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dlab.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            [sys.executable, "-m", "service"], stdout=log, stderr=subprocess.STDOUT,
+            env={**self.env, "DLAB_HOST": "127.0.0.1", "DLAB_PORT": str(self.port)},
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dlab serve exited with code {self.process.returncode}; "
+                raise RuntimeError(f"the API server exited with code {self.process.returncode}; "
                                    f"see {self.log_path}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:

@@ -10,10 +10,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from service.schemas import BestTrial, TrialCounts, TrialInfo
+from sweeps import mlflow_tags as tags
+from sweeps.status import TRIAL_STATUS_OF_RUN
 from sweeps.tracking import child_runs, experiment_name
-
-RUN_STATUS = {"RUNNING": "running", "SCHEDULED": "pending", "FINISHED": "done", "FAILED": "failed",
-              "KILLED": "cancelled"}
 
 
 def find_parent_run(client: MlflowClient, benchmark: str, sweep_id: str) -> Run | None:
@@ -23,7 +22,7 @@ def find_parent_run(client: MlflowClient, benchmark: str, sweep_id: str) -> Run 
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`dlab.sweep_id` = '{sweep_id}' and tags.`dlab.kind` = 'sweep'",
+        filter_string=f"tags.`{tags.SWEEP_ID}` = '{sweep_id}' and tags.`{tags.KIND}` = '{tags.KIND_SWEEP}'",
         max_results=1,
     )
     return runs[0] if runs else None
@@ -43,8 +42,8 @@ def _time(ms: int | None) -> datetime | None:
 def trial_infos(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[TrialInfo]:
     """Every trial run of the sweep, oldest first."""
     trials = [
-        TrialInfo(trial_id=run.data.tags.get("dlab.trial_id", run.info.run_id), run_id=run.info.run_id,
-                  status=RUN_STATUS.get(run.info.status, "running"),
+        TrialInfo(trial_id=run.data.tags.get(tags.TRIAL_ID, run.info.run_id), run_id=run.info.run_id,
+                  status=TRIAL_STATUS_OF_RUN.get(run.info.status, "running"),
                   config={k: _value(v) for k, v in run.data.params.items()},
                   metrics=dict(run.data.metrics), started_at=_time(run.info.start_time),
                   ended_at=_time(run.info.end_time))
@@ -76,5 +75,5 @@ def mark_cancelled(client: MlflowClient, parent_run_id: str, trials: list[TrialI
     for trial in trials:
         if trial.status in ("running", "pending"):
             client.set_terminated(trial.run_id, "KILLED")
-    client.set_tag(parent_run_id, "dlab.status", "cancelled")
+    client.set_tag(parent_run_id, tags.STATUS, "cancelled")
     client.set_terminated(parent_run_id, "KILLED")

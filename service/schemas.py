@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-SweepStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TrialStatus = Literal["pending", "running", "done", "failed", "cancelled"]
+from sweeps.status import SweepStatus, TrialStatus
 
 
 class TrialCounts(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from sweeps.errors import error_location
 from sweeps.spec import SweepSpec
 
 JSON_TYPES = ("application/json", "")
@@ -56,7 +57,7 @@ def validate_spec(data: Any) -> SweepSpec:
         errors = err.errors(include_url=False, include_context=False, include_input=False)
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"]),
-              "msg": f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}"} for e in errors]
+              "msg": f"{error_location(e['loc'])}: {e['msg']}"} for e in errors]
         ) from None
 
 

@@ -1,30 +1,34 @@
-"""The benchmark registry: each name maps to a worker's config model, its Ray Tune trainable and
-fixed defaults. New benchmarks register here (no if-chains elsewhere)."""
+"""The benchmark registry: each name is a workload plus fixed defaults (the dataset, the env).
+New benchmarks register here; everything workload-specific (metrics, artifacts, figure axes)
+comes from the workload (:mod:`workers.workload`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from sweeps.trainables import continual_trainable, mt_sac_trainable
-from workers.continual_config import ContinualConfig
-from workers.rl.config import MTSACConfig
+from workers import get_workload
+from workers.workload import Workload
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A sweepable workload."""
+    """A sweepable workload with some parameters fixed."""
 
     name: str
     description: str
-    config_model: type[BaseModel]
-    trainable: Callable[[dict[str, Any]], None]
+    workload_name: str
     defaults: dict[str, Any] = field(default_factory=dict)
-    default_metric: str = "mean_accuracy"
-    iterations_param: str = "num_tasks"  # the config field giving the number of reports
+
+    @property
+    def workload(self) -> Workload:
+        return get_workload(self.workload_name)
+
+    @property
+    def config_model(self) -> type[BaseModel]:
+        return self.workload.config_model
 
 
 BENCHMARKS: dict[str, Benchmark] = {}
@@ -45,14 +49,12 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 register(Benchmark("permuted_digits", "continual learning on permuted 8x8 digits (bundled)",
-                   ContinualConfig, continual_trainable, {"dataset": "digits"}))
+                   "continual", {"dataset": "digits"}))
 register(Benchmark("permuted_mnist5k", "continual learning on 5,000 permuted MNIST digits (bundled)",
-                   ContinualConfig, continual_trainable, {"dataset": "mnist5k"}))
+                   "continual", {"dataset": "mnist5k"}))
 register(Benchmark("permuted_mnist", "continual learning on permuted MNIST (local files)",
-                   ContinualConfig, continual_trainable, {"dataset": "mnist"}))
+                   "continual", {"dataset": "mnist"}))
 register(Benchmark("metaworld_mt10", "Meta-World MT10 multi-task SAC (one-hot task context)",
-                   MTSACConfig, mt_sac_trainable, {"env": "MT10"}, default_metric="success_rate",
-                   iterations_param="num_evaluations"))
+                   "metaworld", {"env": "MT10"}))
 register(Benchmark("metaworld_mt50", "Meta-World MT50 multi-task SAC (one-hot task context)",
-                   MTSACConfig, mt_sac_trainable, {"env": "MT50"}, default_metric="success_rate",
-                   iterations_param="num_evaluations"))
+                   "metaworld", {"env": "MT50"}))

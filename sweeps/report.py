@@ -15,14 +15,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
+from sweeps.plan import SweepPlan
 from sweeps.tracking import child_runs
-
-PAPER_AXES = {
-    "num_segments": "number of dendritic segments",
-    "kw_percent_on": "kWTA activation density",
-    "weight_sparsity": "feed-forward weight sparsity",
-}
-AXIS_LABELS = {"mean_accuracy": "final mean accuracy"}
 
 
 class SweepReport(BaseModel):
@@ -70,7 +64,8 @@ def summarise(trials: pd.DataFrame, group_by: list[str], metric: str) -> pd.Data
     return stats.rename(columns={"mean": f"{metric}_mean", "std": f"{metric}_std"}).reset_index()
 
 
-def plot_metric_vs(summary: pd.DataFrame, x: str, metric: str, path: Path, title: str) -> Path:
+def plot_metric_vs(summary: pd.DataFrame, x: str, metric: str, path: Path, title: str,
+                   x_label: str, y_label: str) -> Path:
     """Error-bar plot of ``metric`` (mean ± std over seeds) against ``x``, one line per other
     combination of the grouped parameters."""
     others = [c for c in summary.columns
@@ -83,8 +78,8 @@ def plot_metric_vs(summary: pd.DataFrame, x: str, metric: str, path: Path, title
                                                       strict=True)) or None
         ax.errorbar(frame[x], frame[f"{metric}_mean"], yerr=frame[f"{metric}_std"].fillna(0),
                     marker="o", capsize=3, label=label)
-    ax.set_xlabel(PAPER_AXES.get(x, x))
-    ax.set_ylabel(AXIS_LABELS.get(metric, metric))
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if others:
@@ -95,13 +90,12 @@ def plot_metric_vs(summary: pd.DataFrame, x: str, metric: str, path: Path, title
     return path
 
 
-def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, sweep_id: str,
-                 searched: list[str], metric: str, out_dir: Path, log_to_mlflow: bool = True
-                 ) -> SweepReport:
+def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, plan: SweepPlan,
+                 out_dir: Path, log_to_mlflow: bool = True) -> SweepReport:
     """Read a sweep's trials from MLflow, write table + figures to ``out_dir`` (and the parent run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    trials = trial_table(client, experiment_id, parent_run_id, metric, searched)
-    group_by = [p for p in searched if p != "seed"]
+    metric, group_by, workload = plan.metric, plan.group_by, plan.workload
+    trials = trial_table(client, experiment_id, parent_run_id, metric, plan.searched)
     summary = summarise(trials, group_by, metric)
     csv_path, json_path = out_dir / "results.csv", out_dir / "results.json"
     summary.to_csv(csv_path, index=False)
@@ -109,15 +103,16 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, s
     json_path.write_text(json.dumps(rows, indent=2))
     trials.to_csv(out_dir / "trials.csv", index=False)
     numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
-    axes = [a for a in PAPER_AXES if a in numeric_axes] or numeric_axes[:1]
+    axes = [a for a in workload.figure_axes if a in numeric_axes] or numeric_axes[:1]
+    y_label = workload.metric_labels.get(metric, metric)
     figures = [plot_metric_vs(summary, axis, metric, out_dir / f"{metric}_vs_{axis}.png",
-                              f"{sweep_id}: {AXIS_LABELS.get(metric, metric)}")
+                              f"{plan.sweep_id}: {y_label}", workload.figure_axes.get(axis, axis), y_label)
                for axis in axes if not summary.empty]
     if log_to_mlflow:
         for path in (csv_path, json_path, out_dir / "trials.csv", *figures):
             client.log_artifact(parent_run_id, str(path), artifact_path="report")
     return SweepReport(
-        sweep_id=sweep_id, metric=metric, group_by=group_by, trials=len(trials),
+        sweep_id=plan.sweep_id, metric=metric, group_by=group_by, trials=len(trials),
         trials_finished=int((trials["status"] == "FINISHED").sum()), rows=rows,
         table_csv=str(csv_path), table_json=str(json_path), figures=[str(f) for f in figures],
     )

@@ -1,14 +1,12 @@
-"""Turn a sweep spec into a Ray Tune run: local Ray by default (or the cluster named by
-``RAY_ADDRESS``), checkpointed trials retried on failure, every trial tracked in MLflow,
-resumable from its storage path, and a report at the end."""
+"""Run a sweep plan on Ray Tune: local Ray by default (or the cluster named by ``RAY_ADDRESS``),
+checkpointed trials retried on failure, every trial tracked in MLflow, resumable from its
+storage path, and a report at the end."""
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
 
 import ray
 import torch
@@ -17,14 +15,15 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 from ray import tune
 from ray.tune import ExperimentAnalysis
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from sweeps.benchmarks import get_benchmark
-from sweeps.progress import TrialProgress
+from sweeps import mlflow_tags as tags
+from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
 from sweeps.spec import SweepSpec
+from sweeps.status import SweepOutcomeStatus
 from sweeps.tracking import MLflowTrialLogger, ensure_experiment, experiment_name, start_parent_run
+from sweeps.trainable import trainable_for
 
 RECORD_FILE = "dlab_sweep.json"
 
@@ -36,8 +35,7 @@ class SweepError(RuntimeError):
 class SweepRecord(BaseModel):
     """What is needed to resume or report a sweep; stored beside Tune's experiment state."""
 
-    sweep_id: str
-    spec: dict[str, Any]
+    plan: str  # SweepPlan.to_json()
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
@@ -48,32 +46,12 @@ class SweepOutcome(BaseModel):
     """How a run (or resumed run) of a sweep ended."""
 
     sweep_id: str
-    status: Literal["succeeded", "failed", "interrupted"]
+    status: SweepOutcomeStatus
     trials_total: int
     trials_errored: int
     experiment_dir: str
     parent_run_id: str
     report: SweepReport | None = None
-
-
-def tune_domain(dimension, search_alg: str):
-    """A spec dimension as a Ray Tune search-space domain."""
-    if dimension.type == "grid":
-        return tune.grid_search(dimension.values) if search_alg == "grid" else tune.choice(dimension.values)
-    if dimension.type == "choice":
-        return tune.choice(dimension.values)
-    if dimension.type == "uniform":
-        return tune.uniform(dimension.low, dimension.high)
-    if dimension.type == "loguniform":
-        return tune.loguniform(dimension.low, dimension.high)
-    return tune.randint(dimension.low, dimension.high)
-
-
-def param_space(spec: SweepSpec) -> dict[str, Any]:
-    """Benchmark defaults, fixed params and searched domains, merged."""
-    space = {**get_benchmark(spec.benchmark).defaults, **spec.params}
-    space.update({name: tune_domain(dim, spec.search_alg) for name, dim in spec.search_space.items()})
-    return space
 
 
 def local_resources() -> dict[str, float]:
@@ -116,18 +94,8 @@ def connect_ray(settings: Settings) -> None:
         raise SweepError(f"cannot reach Ray at {where}: {err}") from err
 
 
-def _trainable(spec: SweepSpec):
-    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    return tune.with_resources(get_benchmark(spec.benchmark).trainable, resources)
-
-
-def _scheduler(spec: SweepSpec):
-    if spec.scheduler == "asha":
-        benchmark = get_benchmark(spec.benchmark)
-        config = benchmark.config_model.model_validate({**benchmark.defaults, **spec.params})
-        max_t = int(getattr(config, benchmark.iterations_param, 1))
-        return ASHAScheduler(time_attr="training_iteration", max_t=max(max_t, 1), grace_period=1)
-    return FIFOScheduler()
+def _trainable(plan: SweepPlan):
+    return trainable_for(plan.workload.name, plan.spec.resources.cpu, plan.spec.resources.gpu)
 
 
 def _record_path(experiment_dir: Path) -> Path:
@@ -142,63 +110,63 @@ def load_record(experiment_dir: str | Path) -> SweepRecord:
     return SweepRecord.model_validate_json(path.read_text())
 
 
-def run_sweep(spec: SweepSpec, settings: Settings | None = None, *, show_progress: bool = False,
-              sweep_id: str | None = None) -> SweepOutcome:
-    """Run a sweep to completion (or interruption) and build its report."""
+def run_sweep(plan: SweepPlan, settings: Settings | None = None,
+              callbacks: Sequence[tune.Callback] = ()) -> SweepOutcome:
+    """Run a sweep to completion (or interruption) and build its report; ``callbacks`` are extra
+    Tune callbacks (e.g. a progress display)."""
     settings = settings or Settings()
+    spec = plan.spec
     if not settings.ray_address:
         check_resources(spec, local_resources())
     client = check_mlflow(settings)
-    sweep_id = sweep_id or f"{spec.name}-{uuid.uuid4().hex[:8]}"
-    experiment_dir = settings.ray_results / sweep_id
+    experiment_dir = settings.ray_results / plan.sweep_id
     if experiment_dir.exists():
-        raise SweepError(f"sweep {sweep_id} already exists at {experiment_dir}; resume it instead")
+        raise SweepError(f"sweep {plan.sweep_id} already exists; resume it instead")
     connect_ray(settings)
     if settings.ray_address:
         check_resources(spec, ray.cluster_resources())
     experiment_id = ensure_experiment(client, experiment_name(spec.benchmark),
                                       None if settings.tracking_server else settings.artifact_root)
-    parent_run_id = start_parent_run(client, experiment_id, spec, sweep_id)
-    record = SweepRecord(sweep_id=sweep_id, spec=spec.model_dump(mode="json"),
-                         tracking_uri=settings.tracking_uri, experiment_id=experiment_id,
-                         parent_run_id=parent_run_id, experiment_dir=str(experiment_dir))
+    parent_run_id = start_parent_run(client, experiment_id, plan)
+    record = SweepRecord(plan=plan.to_json(), tracking_uri=settings.tracking_uri,
+                         experiment_id=experiment_id, parent_run_id=parent_run_id,
+                         experiment_dir=str(experiment_dir))
     experiment_dir.mkdir(parents=True)
     _record_path(experiment_dir).write_text(record.model_dump_json(indent=2))
     tuner = tune.Tuner(
-        _trainable(spec),
-        param_space=param_space(spec),
+        _trainable(plan),
+        param_space=plan.param_space(),
         tune_config=tune.TuneConfig(
-            metric=spec.resolved_metric, mode=spec.mode, num_samples=spec.num_samples,
-            scheduler=_scheduler(spec), max_concurrent_trials=spec.max_concurrent_trials,
+            metric=plan.metric, mode=plan.mode, num_samples=spec.num_samples,
+            scheduler=plan.scheduler(), max_concurrent_trials=spec.max_concurrent_trials,
             time_budget_s=spec.time_budget_s,
         ),
         run_config=tune.RunConfig(
-            name=sweep_id, storage_path=str(settings.ray_results), verbose=0,
+            name=plan.sweep_id, storage_path=str(settings.ray_results), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[
-                MLflowTrialLogger(settings.tracking_uri, experiment_id, parent_run_id, sweep_id,
-                                  spec.benchmark),
-                TrialProgress(spec.resolved_metric, disable=not show_progress),
-            ],
+            callbacks=[MLflowTrialLogger(settings.tracking_uri, experiment_id, parent_run_id, plan),
+                       *callbacks],
         ),
     )
-    return _finish(record, tuner.fit(), client, settings)
+    return _finish(plan, record, tuner.fit(), client, settings)
 
 
-def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None) -> SweepOutcome:
-    """Resume an interrupted sweep: finished trials stay, unfinished and errored ones continue."""
+def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
+                 callbacks: Sequence[tune.Callback] = ()) -> SweepOutcome:
+    """Resume an interrupted sweep: finished trials stay, unfinished and errored ones continue.
+    (Tune restores its own callbacks; ``callbacks`` is accepted for symmetry and unused.)"""
     settings = settings or Settings()
     experiment_dir = Path(experiment_dir).resolve()
     record = load_record(experiment_dir)
-    spec = SweepSpec.model_validate(record.spec)
+    plan = SweepPlan.from_json(record.plan)
     if not tune.Tuner.can_restore(experiment_dir):
-        raise SweepError(f"{experiment_dir} holds no Ray Tune state to resume")
+        raise SweepError(f"sweep {plan.sweep_id} holds no Ray Tune state to resume")
     client = check_mlflow(Settings(mlflow_tracking_uri=record.tracking_uri, home=settings.home))
     connect_ray(settings)
-    tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(spec),
+    tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
                                resume_unfinished=True, resume_errored=True)
-    return _finish(record, tuner.fit(), client, settings)
+    return _finish(plan, record, tuner.fit(), client, settings)
 
 
 def _saved_trial_statuses(experiment_dir: str) -> list[str]:
@@ -206,25 +174,24 @@ def _saved_trial_statuses(experiment_dir: str) -> list[str]:
     return [trial.status for trial in ExperimentAnalysis(experiment_dir).trials]
 
 
-def _finish(record: SweepRecord, results, client: MlflowClient, settings: Settings) -> SweepOutcome:
-    spec = SweepSpec.model_validate(record.spec)
+def _finish(plan: SweepPlan, record: SweepRecord, results, client: MlflowClient,
+            settings: Settings) -> SweepOutcome:
     statuses = _saved_trial_statuses(record.experiment_dir)
     total, errored = max(len(statuses), len(results)), statuses.count("ERROR")
     ended = statuses.count("TERMINATED") + errored
-    status: Literal["succeeded", "failed", "interrupted"]
-    if ended < max(spec.expected_trials, total):
+    status: SweepOutcomeStatus
+    if ended < max(plan.expected_trials, total):
         status = "interrupted"
     elif errored == total:
         status = "failed"
     else:
         status = "succeeded"
-    report = build_report(client, record.experiment_id, record.parent_run_id, record.sweep_id,
-                          list(spec.search_space), spec.resolved_metric,
-                          settings.reports / record.sweep_id, log_to_mlflow=status != "interrupted")
-    client.set_tag(record.parent_run_id, "dlab.status", status)
+    report = build_report(client, record.experiment_id, record.parent_run_id, plan,
+                          settings.reports / plan.sweep_id, log_to_mlflow=status != "interrupted")
+    client.set_tag(record.parent_run_id, tags.STATUS, status)
     if status != "interrupted":
         client.set_terminated(record.parent_run_id, "FINISHED" if status == "succeeded" else "FAILED")
-    return SweepOutcome(sweep_id=record.sweep_id, status=status, trials_total=total,
+    return SweepOutcome(sweep_id=plan.sweep_id, status=status, trials_total=total,
                         trials_errored=errored, experiment_dir=record.experiment_dir,
                         parent_run_id=record.parent_run_id, report=report)
 
@@ -239,11 +206,7 @@ def report_sweep(sweep_id: str, settings: Settings | None = None) -> SweepReport
     """(Re)build a sweep's report from MLflow."""
     settings = settings or Settings()
     record = find_sweep(sweep_id, settings)
-    spec = SweepSpec.model_validate(record.spec)
+    plan = SweepPlan.from_json(record.plan)
     client = check_mlflow(Settings(mlflow_tracking_uri=record.tracking_uri, home=settings.home))
-    return build_report(client, record.experiment_id, record.parent_run_id, sweep_id,
-                        list(spec.search_space), spec.resolved_metric, settings.reports / sweep_id)
-
-
-def outcome_json(outcome: SweepOutcome) -> str:
-    return json.dumps(outcome.model_dump(), indent=2)
+    return build_report(client, record.experiment_id, record.parent_run_id, plan,
+                        settings.reports / sweep_id)

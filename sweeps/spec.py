@@ -21,9 +21,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from sweeps.benchmarks import get_benchmark
+from sweeps.benchmarks import Benchmark, get_benchmark
+from sweeps.errors import field_messages
 
 
 class _Dimension(BaseModel):
@@ -133,7 +142,9 @@ class SweepSpec(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     max_concurrent_trials: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
-    max_failures: int = Field(2, ge=0, description="retries of a failed trial (from its checkpoint)")
+    max_failures: int = Field(2, ge=0, le=100, description="retries of a failed trial (from its checkpoint)")
+
+    _base_config: BaseModel | None = PrivateAttr(None)
 
     @field_validator("benchmark")
     @classmethod
@@ -154,11 +165,24 @@ class SweepSpec(BaseModel):
                 raise ValueError(f"{section}: unknown parameter(s) {unknown} for benchmark "
                                  f"{self.benchmark!r}")
         base = {**benchmark.defaults, **self.params}
-        _check_config(benchmark.config_model, base, "params")
+        self._base_config = _check_config(benchmark.config_model, base, "params")
         for name, dimension in self.search_space.items():
             for value in dimension.probe_values():
                 _check_config(benchmark.config_model, {**base, name: value}, f"search_space.{name}")
+        if self.metric is not None and self.metric not in benchmark.workload.metric_names:
+            raise ValueError(f"metric: {self.benchmark!r} never reports {self.metric!r}; it reports "
+                             f"{sorted(benchmark.workload.metric_names)}")
         return self
+
+    @property
+    def benchmark_entry(self) -> Benchmark:
+        return get_benchmark(self.benchmark)
+
+    @property
+    def base_config(self) -> BaseModel:
+        """The benchmark's config with the fixed params, as validated with the spec."""
+        assert self._base_config is not None
+        return self._base_config
 
     @property
     def expected_trials(self) -> int:
@@ -173,7 +197,7 @@ class SweepSpec(BaseModel):
 
     @property
     def resolved_metric(self) -> str:
-        return self.metric or get_benchmark(self.benchmark).default_metric
+        return self.metric or get_benchmark(self.benchmark).workload.default_metric
 
     def spec_hash(self) -> str:
         """A short content hash of the spec (stable across key order)."""
@@ -181,18 +205,15 @@ class SweepSpec(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def _check_config(model: type[BaseModel], values: dict[str, Any], where: str) -> None:
+def _check_config(model: type[BaseModel], values: dict[str, Any], where: str) -> BaseModel:
     try:
-        model.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors()
-        )
-        raise ValueError(f"{where}: {problems}") from None
+        raise ValueError(f"{where}: {'; '.join(field_messages(err, 'config'))}") from None
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Read a spec from YAML or JSON; ``overrides`` replace top-level keys (e.g. benchmark)."""
+def read_spec_data(path: str | Path) -> dict[str, Any]:
+    """A spec file's YAML or JSON as data (not yet validated)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"sweep spec not found: {path}")
@@ -200,4 +221,9 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Swee
     data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a sweep spec must be a mapping, got {type(data).__name__}")
-    return SweepSpec.model_validate({**data, **(overrides or {})})
+    return data
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read and validate a spec from YAML or JSON; ``overrides`` replace top-level keys."""
+    return SweepSpec.model_validate({**read_spec_data(path), **(overrides or {})})

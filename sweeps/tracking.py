@@ -14,11 +14,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from sweeps.benchmarks import get_benchmark
-from sweeps.spec import SweepSpec
+from sweeps import mlflow_tags as tags
+from sweeps.plan import SweepPlan
+from sweeps.trainable import PLACEMENT_KEYS, RESOLVED_CONFIG
 
-PARENT_TAG = "mlflow.parentRunId"
-PLACEMENT_KEYS = ("node_id", "node_ip", "gpu_ids", "device")  # where a trial ran, logged as tags
 MAX_PARAM_LENGTH = 6000
 
 
@@ -67,13 +66,13 @@ def _params(values: dict[str, Any]) -> list[Param]:
             for k, v in sorted(values.items()) if len(str(v)) <= MAX_PARAM_LENGTH]
 
 
-def start_parent_run(client: MlflowClient, experiment_id: str, spec: SweepSpec, sweep_id: str) -> str:
+def start_parent_run(client: MlflowClient, experiment_id: str, plan: SweepPlan) -> str:
     """Create the sweep's parent run with the spec as params, tags and artifact."""
-    tags = {"dlab.sweep_id": sweep_id, "dlab.spec_hash": spec.spec_hash(), "dlab.kind": "sweep",
-            "dlab.version": project_version(), "dlab.git_sha": git_sha(),
-            "mlflow.runName": spec.name}
-    run = client.create_run(experiment_id, tags=tags)
-    spec_params = {"benchmark": spec.benchmark, "metric": spec.resolved_metric, "mode": spec.mode,
+    spec = plan.spec
+    run_tags = {tags.SWEEP_ID: plan.sweep_id, tags.SPEC_HASH: spec.spec_hash(), tags.KIND: tags.KIND_SWEEP,
+                tags.VERSION: project_version(), tags.GIT_SHA: git_sha(), tags.RUN_NAME: spec.name}
+    run = client.create_run(experiment_id, tags=run_tags)
+    spec_params = {"benchmark": spec.benchmark, "metric": plan.metric, "mode": spec.mode,
                    "scheduler": spec.scheduler, "search_alg": spec.search_alg,
                    "num_samples": spec.num_samples,
                    "search_space": sorted(spec.search_space),
@@ -85,7 +84,8 @@ def start_parent_run(client: MlflowClient, experiment_id: str, spec: SweepSpec, 
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
     """All trial runs of a sweep."""
-    return client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+    return client.search_runs([experiment_id],
+                              filter_string=f"tags.`{tags.PARENT_RUN}` = '{parent_run_id}'",
                               max_results=10_000)
 
 
@@ -96,13 +96,13 @@ class MLflowTrialLogger(tune.Callback):
     resumed sweep continues the same runs and loses nothing already recorded.
     """
 
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, sweep_id: str,
-                 benchmark: str) -> None:
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, plan: SweepPlan) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
-        self.sweep_id = sweep_id
-        self.benchmark = benchmark
+        self.sweep_id = plan.sweep_id
+        self.step_metric = plan.workload.step_metric
+        self.artifacts = plan.workload.artifacts
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
 
@@ -122,19 +122,18 @@ class MLflowTrialLogger(tune.Callback):
             return self._runs[trial.trial_id]
         found = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`dlab.trial_id` = '{trial.trial_id}' and "
-                          f"tags.`dlab.sweep_id` = '{self.sweep_id}'",
+            filter_string=f"tags.`{tags.TRIAL_ID}` = '{trial.trial_id}' and "
+                          f"tags.`{tags.SWEEP_ID}` = '{self.sweep_id}'",
         )
         if found:
             run_id = found[0].info.run_id
         else:
-            config = get_benchmark(self.benchmark).config_model.model_validate(trial.config)
-            tags = {PARENT_TAG: self.parent_run_id, "dlab.sweep_id": self.sweep_id,
-                    "dlab.trial_id": trial.trial_id, "dlab.kind": "trial",
-                    "dlab.seed": str(trial.config.get("seed", config.model_dump().get("seed"))),
-                    "dlab.version": project_version(), "mlflow.runName": str(trial)}
-            run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
-            self.client.log_batch(run_id, params=_params(config.model_dump()))
+            run_tags = {tags.PARENT_RUN: self.parent_run_id, tags.SWEEP_ID: self.sweep_id,
+                        tags.TRIAL_ID: trial.trial_id, tags.KIND: tags.KIND_TRIAL,
+                        tags.VERSION: project_version(), tags.RUN_NAME: str(trial)}
+            if "seed" in trial.config:
+                run_tags[tags.SEED] = str(trial.config["seed"])
+            run_id = self.client.create_run(self.experiment_id, tags=run_tags).info.run_id
         self._runs[trial.trial_id] = run_id
         return run_id
 
@@ -143,25 +142,30 @@ class MLflowTrialLogger(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         run_id = self._run_id(trial)
-        step = int(result.get("task", result.get("training_iteration", 0)))
+        step = int(result.get(self.step_metric, result.get("training_iteration", 0)))
         timestamp = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(k, float(v), timestamp, step) for k, v in result.items()
                    if isinstance(v, int | float) and not isinstance(v, bool) and k not in _TUNE_KEYS]
-        tags = [RunTag(f"dlab.{k}", str(result[k])) for k in PLACEMENT_KEYS if k in result]
-        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        placement = [RunTag(f"{tags.PLACEMENT_PREFIX}{k}", str(result[k]))
+                     for k in PLACEMENT_KEYS if k in result]
+        params = _params(result[RESOLVED_CONFIG]) if RESOLVED_CONFIG in result else []
+        if params and self.client.get_run(run_id).data.params:
+            params = []  # a retried trial: its params were logged by its first attempt
+        self.client.log_batch(run_id, metrics=metrics, params=params, tags=placement)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         run_id = self._run_id(trial)
-        result = trial.last_result or {}
-        if "accuracy_matrix" in result:
-            log_json_artifact(self.client, run_id, result["accuracy_matrix"], "accuracy_matrix.json")
+        result = {k: v for k, v in (trial.last_result or {}).items() if k != RESOLVED_CONFIG}
+        for name in self.artifacts:
+            if name in result:
+                log_json_artifact(self.client, run_id, result[name], f"{name}.json")
         log_json_artifact(self.client, run_id, {"config": trial.config, "last_result": result},
                           "results.json")
         self.client.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = self._run_id(trial)
-        self.client.set_tag(run_id, "dlab.error", str(trial.error_file or "trial failed"))
+        self.client.set_tag(run_id, tags.ERROR, str(trial.error_file or "trial failed"))
         self.client.set_terminated(run_id, "FAILED")
 
 

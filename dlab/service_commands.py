@@ -1,0 +1,184 @@
+"""``dlab serve`` and the client commands ``dlab submit|list|status|watch|cancel|report`` (they
+talk to the service over HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.client import ApiError, DlabClient
+from sweeps.status import SWEEP_STATUSES
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_API = 1, 2, 3
+console = Console()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API with uvicorn (starting the embedded Ray head if no cluster is configured)."""
+    from service.server import serve as serve_api
+    from service.settings import ServiceSettings
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    settings = ServiceSettings(**overrides)
+    if not settings.api_tokens:
+        console.print(f"API token (local, in {settings.token_path}): {settings.tokens()[0]}")
+    serve_api(settings)
+    return 0
+
+
+def _client(args: argparse.Namespace) -> DlabClient:
+    return DlabClient(url=args.url, token=args.token)
+
+
+def _print_errors(err: ApiError) -> int:
+    if isinstance(err.detail, list):
+        console.print(f"[red]rejected (HTTP {err.status_code}):[/red]")
+        for item in err.detail:
+            console.print(f"  {item.get('msg', item)}")
+    else:
+        console.print(f"[red]error (HTTP {err.status_code}):[/red] {err.detail}")
+    return EXIT_BAD_INPUT if err.status_code in (400, 409, 413, 415, 422) else EXIT_API
+
+
+def submit(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        created = client.submit(args.spec, idempotency_key=args.idempotency_key)
+        console.print(f"submitted {created['id']} ({created['status']})")
+        return watch_sweep(client, created["id"]) if args.watch else 0
+
+
+def list_sweeps(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        page = client.list(status=args.status, limit=args.limit)
+    table = Table(title=f"{page['total']} sweeps")
+    for column in ("id", "benchmark", "status", "trials", "created"):
+        table.add_column(column)
+    for item in page["items"]:
+        table.add_row(item["id"], item["benchmark"], item["status"], str(item["expected_trials"]),
+                      item["created_at"][:19])
+    console.print(table)
+    return 0
+
+
+def show_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        detail = client.status(args.sweep_id)
+    counts = ", ".join(f"{k} {v}" for k, v in detail["trials"].items())
+    console.print(f"{detail['id']}: [bold]{detail['status']}[/bold] ({counts})")
+    if detail.get("best"):
+        best = detail["best"]
+        console.print(f"best {best['metric']} = {best['value']:.4f} (trial {best['trial_id']})")
+    if detail.get("error"):
+        console.print(f"[red]error:[/red] {detail['error']}")
+    return 0
+
+
+def watch_sweep(client: DlabClient, sweep_id: str) -> int:
+    """A progress bar over the sweep's trials, fed by its event stream; exit 0 if it succeeded."""
+    detail = client.status(sweep_id)
+    total, metric = detail["expected_trials"], detail["metric"]
+    final: dict = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(f"{sweep_id} queued", total=total)
+        for event, data in client.events(sweep_id):
+            if event == "sweep_status":
+                progress.update(bar, description=f"{sweep_id} {data['status']}")
+            elif event == "trial_finished":
+                progress.advance(bar)
+                value = data.get("metrics", {}).get(metric)
+                shown = f"{metric}={value:.4f}" if value is not None else ""
+                progress.console.print(f"  trial {data['trial_id']} {data['status']} {shown}")
+            elif event == "sweep_finished":
+                final = data
+    console.print(f"sweep {sweep_id}: [bold]{final.get('status', 'unknown')}[/bold]")
+    if final.get("error"):
+        console.print(f"[red]error:[/red] {final['error']}")
+    return 0 if final.get("status") == "succeeded" else EXIT_FAILED
+
+
+def watch(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        return watch_sweep(client, args.sweep_id)
+
+
+def cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        detail = client.cancel(args.sweep_id)
+    console.print(f"{detail['id']}: {detail['status']} (finished trials stay in MLflow)")
+    return 0
+
+
+def print_report(client: DlabClient, sweep_id: str, figures_dir: Path | None = None) -> dict:
+    """The results table, and the figures (server paths, or saved under ``figures_dir``)."""
+    from dlab.sweep_commands import report_table
+    from sweeps.report import SweepReport
+
+    data = client.report(sweep_id)
+    console.print(report_table(SweepReport.model_validate(data)))
+    for server_path, url in zip(data["figures"], data["figure_urls"], strict=True):
+        if figures_dir is not None:
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            target = figures_dir / Path(server_path).name
+            target.write_bytes(client.figure(url))
+            console.print(f"figure: {target}")
+        else:
+            console.print(f"figure: {server_path}  ({client.url}{url})")
+    return data
+
+
+def report(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print_report(client, args.sweep_id, args.figures_dir)
+    return 0
+
+
+def _guard(handler):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ApiError as err:
+            return _print_errors(err)
+        except (OSError, ValueError) as err:  # unreachable service, unreadable spec
+            console.print(f"[red]error:[/red] {err}")
+            return EXIT_API
+    return run
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``serve`` and the client commands on the ``dlab`` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="service URL (default: $DLAB_URL or http://127.0.0.1:8000)")
+    common.add_argument("--token", help="bearer token (default: $DLAB_API_TOKEN or the local token)")
+
+    serve_cmd = commands.add_parser("serve", help="run the REST API (uvicorn)")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.set_defaults(handler=serve)
+
+    submit_cmd = commands.add_parser("submit", parents=[common], help="submit a sweep spec to the service")
+    submit_cmd.add_argument("spec", type=Path)
+    submit_cmd.add_argument("--idempotency-key", help="retrying with the same key returns the same sweep")
+    submit_cmd.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    submit_cmd.set_defaults(handler=_guard(submit))
+
+    list_cmd = commands.add_parser("list", parents=[common], help="list sweeps")
+    list_cmd.add_argument("--status", choices=SWEEP_STATUSES, help="only sweeps in this state")
+    list_cmd.add_argument("--limit", type=int, default=50)
+    list_cmd.set_defaults(handler=_guard(list_sweeps))
+
+    for name, handler, text in (("status", show_status, "a sweep's status"),
+                                ("watch", watch, "follow a sweep's progress live"),
+                                ("cancel", cancel, "cancel a sweep")):
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("sweep_id")
+        command.set_defaults(handler=_guard(handler))
+
+    report_cmd = commands.add_parser("report", parents=[common], help="a sweep's results table and figures")
+    report_cmd.add_argument("sweep_id")
+    report_cmd.add_argument("--figures-dir", type=Path, help="download the figures here")
+    report_cmd.set_defaults(handler=_guard(report))

@@ -1,0 +1,100 @@
+"""Sweep drivers as Ray jobs: each runs ``python -m sweeps.driver`` with its plan in the job's
+runtime environment, submitted with the job id = sweep id, so a restarted service finds it again;
+the cluster, not the API process, owns it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+from service.cluster import ClusterUnavailable, jobs_client, running_local_head
+from service.settings import ServiceSettings
+from sweeps.plan import PLAN_ENV, SweepPlan
+
+DRIVER_MODULE = "sweeps.driver"
+
+
+@dataclass
+class DriverState:
+    """A sweep driver as Ray Jobs reports it."""
+
+    status: str  # PENDING | RUNNING | STOPPED | SUCCEEDED | FAILED
+    message: str
+    start_time: float | None
+    end_time: float | None
+
+
+class SweepDrivers:
+    """Starts, follows and stops sweep drivers through Ray Jobs."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._client = None
+
+    @property
+    def dashboard_url(self) -> str:
+        if self.settings.ray_dashboard_url:
+            return self.settings.ray_dashboard_url
+        head = running_local_head(self.settings)
+        if head is None:
+            raise ClusterUnavailable("the embedded Ray head is not running (start it with `dlab serve`)")
+        return head.dashboard_url
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = jobs_client(self.dashboard_url)
+        return self._client
+
+    def _call(self, method: str, *args, **kwargs):
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        except ClusterUnavailable:
+            raise
+        except RuntimeError as err:
+            if "status code 404" in str(err) or "does not exist" in str(err):
+                raise KeyError(args[0] if args else "") from err
+            self._client = None
+            raise ClusterUnavailable(f"Ray Jobs request failed: {err}") from err
+        except (ConnectionError, OSError) as err:
+            self._client = None
+            raise ClusterUnavailable(f"Ray Jobs endpoint is unreachable: {err}") from err
+
+    def driver_env(self) -> dict[str, str]:
+        """Environment of a driver: the same MLflow store and (embedded) the same home."""
+        env = {"MLFLOW_TRACKING_URI": self.settings.tracking_uri, "RAY_USAGE_STATS_ENABLED": "0",
+               "TQDM_DISABLE": "1"}
+        home = self.settings.driver_home or (str(self.settings.root) if self.settings.embedded_ray else None)
+        if home:
+            env["DLAB_HOME"] = home
+        if os.environ.get("DLAB_DATA_DIR"):
+            env["DLAB_DATA_DIR"] = os.environ["DLAB_DATA_DIR"]
+        return env
+
+    def submit(self, plan: SweepPlan) -> None:
+        """Start the sweep's driver on the cluster, its plan in the job's environment."""
+        entrypoint = f"{shlex.quote(self.settings.driver_python)} -m {DRIVER_MODULE}"
+        env = {**self.driver_env(), PLAN_ENV: plan.to_json()}
+        self._call("submit_job", entrypoint=entrypoint, submission_id=plan.sweep_id,
+                   runtime_env={"env_vars": env}, metadata={"dlab.sweep_id": plan.sweep_id})
+
+    def state(self, sweep_id: str) -> DriverState | None:
+        """The driver's state, or None if the cluster does not know the job."""
+        try:
+            info = self._call("get_job_info", sweep_id)
+        except KeyError:
+            return None
+        as_s = lambda ms: ms / 1000 if ms else None  # noqa: E731
+        return DriverState(status=str(info.status.value), message=info.message or "",
+                           start_time=as_s(info.start_time), end_time=as_s(info.end_time))
+
+    def stop(self, sweep_id: str) -> bool:
+        """Ask Ray to stop the driver (SIGTERM, then SIGKILL); its trials die with it."""
+        try:
+            return bool(self._call("stop_job", sweep_id))
+        except KeyError:
+            return False
+
+    def ping(self) -> None:
+        self._call("get_version")

@@ -1,0 +1,50 @@
+"""A sweep driver's entry point: ``python -m sweeps.driver [PLAN_FILE]``.
+
+It reads the sweep plan (``{"sweep_id", "spec"}``) from ``PLAN_FILE`` or from the
+``DLAB_SWEEP_PLAN`` environment variable (how the service hands a plan to a Ray job), validates
+the spec once, runs the sweep, prints its outcome as one JSON line and exits with
+0 (succeeded), 1 (failed), 2 (bad plan, unreachable Ray or MLflow) or 130 (interrupted; resumable).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from sweeps.errors import field_messages
+from sweeps.plan import SweepPlan
+from sweeps.runner import SweepError, SweepOutcome, run_sweep
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}
+log = logging.getLogger("dlab.driver")
+
+
+def exit_code(outcome: SweepOutcome) -> int:
+    return EXIT_CODES[outcome.status]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the plan named by the arguments or the environment; the exit code says how it ended."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        plan = SweepPlan.from_environment(args[0] if args else None)
+    except ValidationError as err:
+        print("invalid sweep plan: " + "; ".join(field_messages(err)), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError) as err:
+        print(f"invalid sweep plan: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        outcome = run_sweep(plan)
+    except SweepError as err:
+        print(f"sweep {plan.sweep_id} not started: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(outcome.model_dump_json(exclude={"report"}))
+    return exit_code(outcome)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""A sweep plan: everything a sweep needs, resolved once from a validated spec: the benchmark and
+its workload, the validated base config, the Ray Tune parameter space, the metric, the scheduler
+and the expected number of trials. The driver runs a plan; tracking and reports read it."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from sweeps.benchmarks import Benchmark
+from sweeps.spec import SweepSpec
+from workers.workload import Workload
+
+PLAN_ENV = "DLAB_SWEEP_PLAN"
+"""The environment variable a driver reads its plan from (JSON: ``{"sweep_id", "spec"}``)."""
+
+
+def tune_domain(dimension, search_alg: str):
+    """A spec dimension as a Ray Tune search-space domain."""
+    if dimension.type == "grid":
+        return tune.grid_search(dimension.values) if search_alg == "grid" else tune.choice(dimension.values)
+    if dimension.type == "choice":
+        return tune.choice(dimension.values)
+    if dimension.type == "uniform":
+        return tune.uniform(dimension.low, dimension.high)
+    if dimension.type == "loguniform":
+        return tune.loguniform(dimension.low, dimension.high)
+    return tune.randint(dimension.low, dimension.high)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """One sweep, resolved: what runs, how it is scored and how many trials to expect."""
+
+    sweep_id: str
+    spec: SweepSpec
+
+    @classmethod
+    def resolve(cls, spec: SweepSpec, sweep_id: str | None = None) -> SweepPlan:
+        """The plan of a validated spec (``sweep_id`` defaults to ``<name>-<random>``)."""
+        return cls(sweep_id=sweep_id or f"{spec.name}-{uuid.uuid4().hex[:8]}", spec=spec)
+
+    # -- what the sweep is -----------------------------------------------------------------
+    @property
+    def benchmark(self) -> Benchmark:
+        return self.spec.benchmark_entry
+
+    @property
+    def workload(self) -> Workload:
+        return self.benchmark.workload
+
+    @property
+    def base_config(self) -> BaseModel:
+        return self.spec.base_config
+
+    @property
+    def metric(self) -> str:
+        return self.spec.resolved_metric
+
+    @property
+    def mode(self) -> str:
+        return self.spec.mode
+
+    @property
+    def searched(self) -> list[str]:
+        return list(self.spec.search_space)
+
+    @property
+    def group_by(self) -> list[str]:
+        """The searched parameters results are grouped by (seeds are pooled)."""
+        return [name for name in self.searched if name != "seed"]
+
+    @property
+    def expected_trials(self) -> int:
+        return self.spec.expected_trials
+
+    @property
+    def reports_per_trial(self) -> int:
+        return max(int(self.workload.reports_per_run(self.base_config)), 1)
+
+    # -- how Ray Tune runs it --------------------------------------------------------------
+    def param_space(self) -> dict[str, Any]:
+        """Benchmark defaults, fixed params and searched domains, merged."""
+        space: dict[str, Any] = {**self.benchmark.defaults, **self.spec.params}
+        space.update({name: tune_domain(dim, self.spec.search_alg)
+                      for name, dim in self.spec.search_space.items()})
+        return space
+
+    def scheduler(self) -> TrialScheduler:
+        if self.spec.scheduler == "asha":
+            return ASHAScheduler(time_attr="training_iteration", max_t=self.reports_per_trial,
+                                 grace_period=1)
+        return FIFOScheduler()
+
+    # -- handing it to a driver ------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({"sweep_id": self.sweep_id, "spec": self.spec.model_dump(mode="json")})
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepPlan:
+        """Read a plan written by :meth:`to_json`, validating its spec (once, in the driver)."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("sweep_id"), str):
+            raise ValueError("a sweep plan is a JSON object with 'sweep_id' and 'spec'")
+        return cls(sweep_id=data["sweep_id"], spec=SweepSpec.model_validate(data.get("spec")))
+
+    @classmethod
+    def from_environment(cls, plan_file: str | Path | None = None) -> SweepPlan:
+        """The plan in ``plan_file``, else in ``$DLAB_SWEEP_PLAN``."""
+        if plan_file is not None:
+            return cls.from_json(Path(plan_file).read_text())
+        text = os.environ.get(PLAN_ENV)
+        if not text:
+            raise ValueError(f"no sweep plan: give a plan file or set {PLAN_ENV}")
+        return cls.from_json(text)

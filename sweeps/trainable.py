@@ -1,0 +1,66 @@
+"""The one Ray Tune trainable: any workload (:mod:`workers.workload`) as a function of its trial
+config. It reports after each unit of work, checkpoints so a failed trial resumes where it
+stopped, and tells tracking where the trial runs and which config it resolved to."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from workers import get_workload
+
+STATE_FILE = "trainer_state.pt"
+RESOLVED_CONFIG = "resolved_config"
+"""Result key carrying the trial's full validated config (first report of each trial process)."""
+PLACEMENT_KEYS = ("node_id", "gpu_ids", "device")
+
+
+def _trial_threads() -> None:
+    cpus = int(float(os.environ.get("OMP_NUM_THREADS", "0") or 0))
+    if cpus > 0:
+        torch.set_num_threads(cpus)
+
+
+def _resume_state() -> dict[str, Any] | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return torch.load(Path(directory) / STATE_FILE, weights_only=False)
+
+
+def placement() -> dict[str, str]:
+    """Where this trial runs: Ray node, the GPUs Ray gave it, and the torch device it uses."""
+    context = ray.get_runtime_context()
+    gpus = ray.get_gpu_ids()
+    return {"node_id": context.get_node_id(), "gpu_ids": ",".join(str(g) for g in gpus) or "none",
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+
+def run_trial(trial_config: dict[str, Any], workload: str) -> None:
+    """Train ``workload`` on this trial's config (validated here, once), reporting and
+    checkpointing after every unit of work; a retried trial continues from its checkpoint."""
+    _trial_threads()
+    spec = get_workload(workload)
+    config = spec.config_model.model_validate(trial_config)
+    extras: dict[str, Any] = {**placement(), RESOLVED_CONFIG: config.model_dump(mode="json")}
+
+    def report(metrics: dict[str, Any], checkpoint) -> None:
+        nonlocal extras
+        with tempfile.TemporaryDirectory() as directory:
+            torch.save(checkpoint(), Path(directory) / STATE_FILE)
+            tune.report({**metrics, **extras}, checkpoint=tune.Checkpoint.from_directory(directory))
+        extras = placement()
+
+    spec.train(config, report, _resume_state())
+
+
+def trainable_for(workload: str, cpu: float, gpu: float):
+    """The trainable Ray Tune runs for ``workload``, with its per-trial resources."""
+    return tune.with_resources(tune.with_parameters(run_trial, workload=workload), {"cpu": cpu, "gpu": gpu})

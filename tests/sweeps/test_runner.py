@@ -1,0 +1,162 @@
+"""Real sweeps on a real local Ray with a real MLflow SQLite store."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sweeps.plan import SweepPlan
+from sweeps.runner import load_record, resume_sweep
+from sweeps.runner import run_sweep as run_plan
+from sweeps.settings import Settings
+from sweeps.spec import SweepSpec
+from sweeps.tracking import child_runs
+
+pytestmark = pytest.mark.integration
+
+TINY_PARAMS = {"num_tasks": 3, "hidden_sizes": [16, 16], "epochs": 1, "batch_size": 128,
+               "kw_percent_on": 0.25}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_sweep(spec: SweepSpec, settings: Settings):
+    return run_plan(SweepPlan.resolve(spec), settings)
+
+
+def _spec(name: str, **changes) -> SweepSpec:
+    return SweepSpec.model_validate({
+        "name": name, "benchmark": "permuted_digits", "params": TINY_PARAMS,
+        "search_space": {"num_segments": {"type": "grid", "values": [1, 3]},
+                         "seed": {"type": "grid", "values": [0, 1]}},
+        **changes,
+    })
+
+
+def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray):
+    settings = Settings(home=tmp_path)
+    outcome = run_sweep(_spec("track"), settings)
+    assert outcome.status == "succeeded"
+    assert outcome.trials_total == 4
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    parent = client.get_run(record.parent_run_id)
+    assert parent.data.tags["dlab.sweep_id"] == outcome.sweep_id
+    assert parent.data.tags["dlab.spec_hash"] == _spec("track").spec_hash()
+    assert parent.info.status == "FINISHED"
+    parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "spec.json" in parent_artifacts
+    report_files = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/mean_accuracy_vs_num_segments.png" in report_files
+    children = child_runs(client, record.experiment_id, record.parent_run_id)
+    assert len(children) == 4
+    combos = set()
+    for child in children:
+        assert child.info.status == "FINISHED"
+        params = child.data.params
+        combos.add((params["num_segments"], params["seed"]))
+        assert params["hidden_sizes"] == "[16, 16]"
+        history = client.get_metric_history(child.info.run_id, "mean_accuracy")
+        assert sorted(m.step for m in history) == [1, 2, 3]  # one point per task, by tasks seen
+        assert len(client.get_metric_history(child.info.run_id, "accuracy_task_0")) == 3
+        assert child.data.tags["dlab.sweep_id"] == outcome.sweep_id
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"accuracy_matrix.json", "results.json"} <= artifacts
+        matrix_path = client.download_artifacts(child.info.run_id, "accuracy_matrix.json",
+                                                str(tmp_path / child.info.run_id))
+        assert [len(row) for row in json.loads(Path(matrix_path).read_text())] == [1, 2, 3]
+    assert combos == {("1", "0"), ("1", "1"), ("3", "0"), ("3", "1")}
+    report = outcome.report
+    assert report.trials_finished == 4
+    assert [row["num_segments"] for row in report.rows] == [1, 3]
+    assert all(row["count"] == 2 for row in report.rows)
+    assert Path(report.figures[0]).stat().st_size > 1000
+
+
+def _finished_children(tracking_uri: str) -> list:
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="tags.`dlab.kind` = 'trial' and attributes.status = 'FINISHED'",
+    )
+    return runs
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, local_ray):
+    spec_path = tmp_path / "spec.yaml"
+    params = {**TINY_PARAMS, "num_tasks": 4, "epochs": 3, "batch_size": 32}
+    spec_path.write_text(yaml.safe_dump({
+        "name": "interrupt", "benchmark": "permuted_digits", "params": params,
+        "search_space": {"seed": {"type": "grid", "values": [0, 1, 2, 3]}},
+        "max_concurrent_trials": 1,
+    }))
+    settings = Settings(home=tmp_path)
+    env = {**os.environ, "DLAB_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "dlab.cli", "sweep", "run", str(spec_path),
+                               "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        deadline = time.time() + 240
+        while len(_finished_children(settings.tracking_uri)) < 2:
+            assert driver.poll() is None, driver.communicate()[0]
+            assert time.time() < deadline, "sweep did not finish two trials in time"
+            time.sleep(0.5)
+        driver.send_signal(signal.SIGINT)
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, output
+    assert "resume with: dlab sweep resume" in output
+    before = {r.info.run_id: r for r in _finished_children(settings.tracking_uri)}
+    assert 2 <= len(before) < 4
+    client = MlflowClient(settings.tracking_uri)
+    history_before = {rid: len(client.get_metric_history(rid, "mean_accuracy")) for rid in before}
+
+    experiment_dir = next((tmp_path / "ray_results").iterdir())
+    outcome = resume_sweep(experiment_dir, settings)
+    assert outcome.status == "succeeded"
+    after = _finished_children(settings.tracking_uri)
+    assert len(after) == 4  # one run per trial: nothing duplicated
+    for run in after:
+        history = client.get_metric_history(run.info.run_id, "mean_accuracy")
+        assert sorted(m.step for m in history) == [1, 2, 3, 4]
+    for rid, count in history_before.items():  # finished trials were not re-run
+        assert len(client.get_metric_history(rid, "mean_accuracy")) == count == 4
+        assert client.get_run(rid).info.end_time == before[rid].info.end_time
+    assert outcome.report.trials_finished == 4
+
+
+def test_mt10_sweep_reports_success_and_placement_to_mlflow(tmp_path, local_ray):
+    spec = SweepSpec.model_validate({
+        "name": "mt10-tiny", "benchmark": "metaworld_mt10",
+        "params": {"total_steps": 600, "learning_starts": 300, "eval_every": 300, "max_episode_steps": 20,
+                   "hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 2000, "updates_per_step": 0.1},
+        "search_space": {"model": {"type": "grid", "values": ["dendritic"]}},
+    })
+    settings = Settings(home=tmp_path)
+    outcome = run_sweep(spec, settings)
+    assert outcome.status == "succeeded", outcome
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    (child,) = child_runs(client, record.experiment_id, record.parent_run_id)
+    history = client.get_metric_history(child.info.run_id, "success_rate")
+    assert len(history) == 2 and all(0 <= m.value <= 1 for m in history)
+    assert {"success_reach-v3", "env_steps", "grad_steps", "mean_return"} <= set(child.data.metrics)
+    assert child.data.metrics["env_steps"] == 600
+    assert child.data.tags["dlab.device"] == "cpu" and child.data.tags["dlab.gpu_ids"] == "none"
+    assert outcome.report is not None and outcome.report.metric == "success_rate"

@@ -1,0 +1,109 @@
+"""Invalid sweep specs are rejected before Ray starts, with the offending field named."""
+
+import pytest
+import ray
+from pydantic import ValidationError
+
+from sweeps.plan import SweepPlan
+from sweeps.runner import SweepError, check_resources, run_sweep
+from sweeps.settings import Settings
+from sweeps.spec import SweepSpec, load_spec
+
+VALID = {
+    "name": "ok",
+    "benchmark": "permuted_digits",
+    "params": {"num_tasks": 2, "hidden_sizes": [16, 16]},
+    "search_space": {"num_segments": {"type": "grid", "values": [1, 2]}},
+}
+
+
+def _with(**changes):
+    spec = {**VALID, **changes}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (_with(benchmark="imagenet"), "unknown benchmark"),
+        (_with(search_space={"num_segments": {"type": "gaussian", "values": [1]}}), "search_space"),
+        (_with(search_space={"lr": {"type": "uniform", "low": 0.1, "high": 0.01}}), "low"),
+        (_with(search_space={"lr": {"type": "loguniform", "low": 0.0, "high": 0.1}}), "low > 0"),
+        (_with(params={"num_segments": -2}, search_space={}), "params: num_segments"),
+        (_with(search_space={"num_segments": {"type": "grid", "values": [2, -1]}}),
+         "search_space.num_segments"),
+        (_with(search_space={"kw_percent_on": {"type": "grid", "values": [0.05, 1.5]}}),
+         "search_space.kw_percent_on"),
+        (_with(params={"segmnets": 3}), "unknown parameter(s) ['segmnets']"),
+        (_with(search_space={"colour": {"type": "choice", "values": [1]}}), "colour"),
+        (_with(params={"num_segments": 2}), "both fixed and searched"),
+        (_with(name="has spaces"), "name"),
+        (_with(num_samples=0), "num_samples"),
+        (_with(resources={"cpu": -1}), "resources.cpu"),
+        (_with(scheduler="hyperband"), "scheduler"),
+        (_with(surprise=1), "surprise"),
+    ],
+)
+def test_invalid_spec_names_the_field(spec, field):
+    with pytest.raises(ValidationError) as info:
+        SweepSpec.model_validate(spec)
+    assert field in str(info.value)
+
+
+def test_resources_the_cluster_lacks_are_rejected_before_ray_starts(tmp_path):
+    spec = SweepSpec.model_validate(_with(resources={"cpu": 1, "gpu": 4}))
+    with pytest.raises(SweepError, match=r"resources\.gpu"):
+        check_resources(spec, {"CPU": 2.0, "GPU": 0.0})
+    ray_was_up = ray.is_initialized()
+    with pytest.raises(SweepError, match=r"resources\.gpu"):
+        run_sweep(SweepPlan.resolve(spec), Settings(home=tmp_path))
+    assert ray.is_initialized() == ray_was_up
+    with pytest.raises(SweepError, match=r"resources\.cpu"):
+        check_resources(SweepSpec.model_validate(_with(resources={"cpu": 64})), {"CPU": 2.0})
+
+
+def param_space(spec: SweepSpec) -> dict:
+    return SweepPlan.resolve(spec).param_space()
+
+
+def test_examples_load_and_translate_to_tune(tmp_path):
+    for name in ("demo", "segments", "density"):
+        spec = load_spec(f"sweeps/examples/{name}.yaml")
+        space = param_space(spec)
+        assert space["dataset"] == "digits"
+        assert set(spec.search_space) <= set(space)
+    mnist = load_spec("sweeps/examples/segments.yaml", {"benchmark": "permuted_mnist"})
+    assert param_space(mnist)["dataset"] == "mnist"
+    mt10 = load_spec("sweeps/examples/mt10_paper.yaml")
+    assert param_space(mt10)["env"] == "MT10" and mt10.resources.gpu == 0.25
+    assert mt10.expected_trials == 9 and mt10.resolved_metric == "success_rate"
+
+
+def test_missing_or_malformed_spec_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_spec(bad)
+
+
+def test_spec_hash_ignores_key_order():
+    a = SweepSpec.model_validate(VALID)
+    b = SweepSpec.model_validate(dict(reversed(list(VALID.items()))))
+    assert a.spec_hash() == b.spec_hash()
+
+
+def test_cli_rejects_bad_spec_and_unknown_sweep(tmp_path, monkeypatch, capsys):
+    from dlab.cli import main
+
+    monkeypatch.setenv("DLAB_HOME", str(tmp_path))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nbenchmark: permuted_digits\nparams: {num_segments: -4}\n")
+    assert main(["sweep", "run", str(bad)]) == 2
+    assert "num_segments" in capsys.readouterr().out
+    assert main(["sweep", "run", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().out
+    assert main(["sweep", "report", "no-such-sweep"]) == 2
+    assert "not a dendrite-lab sweep directory" in capsys.readouterr().out
+    assert main(["sweep", "resume", str(tmp_path)]) == 2

@@ -1,0 +1,183 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from dlab.cli import main as dlab_main
+from workers.continual import ContinualConfig, ContinualTrainer, train_continual
+from workers.continual.datasets import DatasetNotFoundError, load_dataset
+from workers.continual.metrics import backward_transfer, forgetting
+from workers.continual.tasks import PermutedTaskStream
+
+TINY = dict(dataset="digits", num_tasks=3, hidden_sizes=[32, 32], epochs=1, batch_size=64,
+            kw_percent_on=0.25)
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        (dict(dataset="cifar"), "dataset"),
+        (dict(num_segments=0), "num_segments"),
+        (dict(num_segments=-3), "num_segments"),
+        (dict(kw_percent_on=0.0), "kw_percent_on"),
+        (dict(kw_percent_on=1.2), "kw_percent_on"),
+        (dict(weight_sparsity=1.0), "weight_sparsity"),
+        (dict(weight_sparsity=-0.1), "weight_sparsity"),
+        (dict(num_tasks=0), "num_tasks"),
+        (dict(hidden_sizes=[]), "hidden_sizes"),
+        (dict(hidden_sizes=[16, 0]), "hidden_sizes"),
+        (dict(model="transformer"), "model"),
+        (dict(device="tpu"), "device"),
+        (dict(segmnets=3), "segmnets"),
+    ],
+)
+def test_invalid_config_is_rejected_with_the_field_named(override, field):
+    with pytest.raises(ValidationError) as info:
+        ContinualConfig(**{**TINY, **override})
+    assert field in str(info.value)
+
+
+def test_segments_default_to_number_of_tasks():
+    assert ContinualConfig(num_tasks=7).num_segments == 7
+
+
+def test_metrics_on_a_hand_computed_matrix():
+    matrix = [[0.9], [0.8, 0.95], [0.6, 0.9, 0.97]]
+    assert backward_transfer(matrix) == pytest.approx(((0.6 - 0.9) + (0.9 - 0.95)) / 2)
+    assert forgetting(matrix) == pytest.approx(((0.9 - 0.6) + (0.95 - 0.9)) / 2)
+    assert backward_transfer([[0.5]]) == 0.0
+
+
+def test_permutations_are_seeded_and_distinct():
+    dataset = load_dataset("digits")
+    a, b = PermutedTaskStream(dataset, 3, seed=4), PermutedTaskStream(dataset, 3, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.permutations, b.permutations, strict=True))
+    assert not torch.equal(a.permutations[0], a.permutations[1])
+    x0, y0 = a.train_split(1)
+    assert torch.equal(x0, dataset.train_x[:, a.permutations[1]])
+    assert torch.equal(y0, dataset.train_y)
+
+
+def train(values: dict, report=None, resume_state=None):
+    return train_continual(ContinualConfig(**values), report, resume_state)
+
+
+def test_train_reports_after_every_task():
+    reports = []
+    results = train(TINY, lambda metrics, _checkpoint: reports.append(metrics))
+    assert [r["task"] for r in reports] == [0, 1, 2]
+    assert reports[-1]["accuracy_matrix"] == results.accuracy_matrix
+    assert [len(row) for row in results.accuracy_matrix] == [1, 2, 3]
+    assert results.final_mean_accuracy == pytest.approx(np.mean(results.accuracy_matrix[-1]))
+    assert results.task_inference_accuracy is not None and results.task_inference_accuracy > 0.9
+    assert 0.0 <= results.final_mean_accuracy <= 1.0
+
+
+def test_mlp_and_oracle_context_runs_have_no_task_inference():
+    assert train({**TINY, "model": "mlp"}).task_inference_accuracy is None
+    assert train({**TINY, "context": "onehot"}).task_inference_accuracy is None
+
+
+@pytest.mark.parametrize("consolidation", ["si", "ewc"])
+def test_consolidation_runs(consolidation):
+    results = train({**TINY, "consolidation": consolidation})
+    assert len(results.accuracy_matrix) == 3
+
+
+def test_resume_from_checkpoint_matches_uninterrupted_run():
+    full = train(TINY)
+    saved = {}
+
+    def stop_after_first_task(metrics, checkpoint):
+        if metrics["task"] == 0:
+            saved["state"] = checkpoint()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, stop_after_first_task)
+    resumed = train(TINY, resume_state=saved["state"])
+    assert resumed.accuracy_matrix == full.accuracy_matrix
+
+
+def test_checkpoint_from_other_config_is_refused():
+    trainer = ContinualTrainer(ContinualConfig(**TINY))
+    other = ContinualTrainer(ContinualConfig(**{**TINY, "seed": 1}))
+    with pytest.raises(ValueError, match="different configuration"):
+        other.load_state_dict(trainer.state_dict())
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx_loader_reads_local_files(tmp_path):
+    rng = np.random.default_rng(0)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (30, 28, 28)))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(30) % 10)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (10, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10))
+    dataset = load_dataset("mnist", tmp_path)
+    assert dataset.train_x.shape == (30, 784)
+    assert dataset.test_y.tolist() == list(range(10))
+    assert dataset.num_classes == 10
+    assert abs(dataset.train_x.mean().item()) < 1e-5
+
+
+def test_mnist_npz_loader(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 255, (20, 28, 28)),
+             y_train=np.arange(20) % 10, x_test=rng.integers(0, 255, (5, 28, 28)),
+             y_test=np.arange(5))
+    assert load_dataset("mnist", tmp_path).input_dim == 784
+
+
+def test_missing_mnist_names_the_path(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path)):
+        load_dataset("mnist", tmp_path)
+
+
+def test_embedded_mnist5k_is_real_digits():
+    dataset = load_dataset("mnist5k")
+    assert dataset.input_dim == 784
+    assert len(dataset.train_y) + len(dataset.test_y) == 5000
+
+
+def test_cli_runs_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "results.json"
+    code = dlab_main(["run", "continual", "--num-tasks", "2", "--hidden-sizes", "16", "16",
+                      "--epochs", "1", "--kw-percent-on", "0.25", "--json", str(out), "--quiet"])
+    assert code == 0
+    assert "Accuracy after each task" in capsys.readouterr().out
+    results = json.loads(out.read_text())
+    assert len(results["accuracy_matrix"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--num-segments", "-1"], "num_segments"),
+        (["--kw-percent-on", "1.5"], "kw_percent_on"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    ],
+)
+def test_cli_bad_input_exits_nonzero_with_message(flags, message, capsys):
+    assert dlab_main(["run", "continual", "--quiet", *flags]) == 2
+    assert message in capsys.readouterr().out
+
+
+def test_cli_unknown_dataset_is_an_argparse_error_or_validation_error(capsys):
+    assert dlab_main(["run", "continual", "--quiet", "--dataset", "cifar"]) == 2
+    assert "unknown dataset" in capsys.readouterr().out
+
+
+def test_demo_sweep_spec_is_valid_and_small():
+    from dlab.demo import DEMO_SPEC
+    from sweeps.spec import load_spec
+
+    spec = load_spec(DEMO_SPEC)
+    assert spec.benchmark == "permuted_digits" and spec.expected_trials == 4

@@ -1,0 +1,256 @@
+"""The continual-learning trainer: permuted-task streams with dendritic or MLP networks.
+
+:func:`train_continual` trains the tasks one after another and, after each, evaluates every task
+seen so far (with prototype context inferred from the test input when the model is dendritic),
+reporting the task's metrics and a checkpoint thunk (the :mod:`workers.workload` protocol). The
+same code runs from the CLI (``dlab run continual``) and inside a Ray Tune trial.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dendrites import (
+    EWC,
+    Consolidation,
+    IndexedContext,
+    PrototypeContext,
+    SynapticIntelligence,
+    dendritic_adam,
+)
+from dendrites.config import build_network
+from workers.continual.config import ContinualConfig
+from workers.continual.datasets import Dataset, load_dataset
+from workers.continual.metrics import (
+    ContinualResults,
+    TaskReport,
+    backward_transfer,
+    forgetting,
+    mean_accuracy,
+)
+from workers.continual.tasks import PermutedTaskStream
+from workers.torch_runtime import resolve_device, seed_everything
+from workers.workload import ProgressFn, ReportFn
+
+
+def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn.Module:
+    """The network a config asks for (context: the input-sized prototype, or the task one-hot)."""
+    context_dim = input_dim if config.context == "prototype" else config.num_tasks
+    return build_network(config, input_dim, num_classes, context_dim,
+                         context_dedup=config.context_dedup,
+                         sparse_segment_updates=config.sparse_segment_updates)
+
+
+def build_consolidation(config: ContinualConfig, model: nn.Module) -> Consolidation | None:
+    """The consolidation regulariser a config asks for, if any."""
+    if config.consolidation == "si":
+        strength = 0.1 if config.consolidation_strength is None else config.consolidation_strength
+        return SynapticIntelligence(model, strength, config.si_damping)
+    if config.consolidation == "ewc":
+        strength = 100.0 if config.consolidation_strength is None else config.consolidation_strength
+        return EWC(model, strength)
+    return None
+
+
+class ContinualTrainer:
+    """Holds the state of one run so it can train task by task and be checkpointed between tasks."""
+
+    def __init__(self, config: ContinualConfig, dataset: Dataset | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        seed_everything(config.seed)
+        dataset = dataset or load_dataset(config.dataset, config.data_dir, config.download)
+        self.stream = PermutedTaskStream(dataset, config.num_tasks, config.seed)
+        self.model = build_model(config, dataset.input_dim, dataset.num_classes).to(self.device)
+        self.optimizer = self._new_optimizer()
+        self.consolidation = build_consolidation(config, self.model)
+        self.prototypes = PrototypeContext()
+        self.batch_generator = torch.Generator().manual_seed(config.seed)
+        self.accuracy_matrix: list[list[float]] = []
+        self.reports: list[TaskReport] = []
+        self.next_task = 0
+        self.elapsed_s = 0.0
+
+    @property
+    def uses_context(self) -> bool:
+        return self.config.model == "dendritic"
+
+    def _new_optimizer(self):
+        return dendritic_adam(self.model, lr=self.config.lr)
+
+    def _model_context(self, context: IndexedContext | None, batch_size: int):
+        if context is None or self.config.context_dedup:
+            return context
+        return context.to_dense(batch_size)
+
+    def _training_context(self, task: int) -> IndexedContext | None:
+        if not self.uses_context:
+            return None
+        if self.config.context == "prototype":
+            return self.prototypes.training_context(task)
+        return IndexedContext.shared(torch.eye(self.config.num_tasks, device=self.device)[task])
+
+    def _evaluation_context(self, x: torch.Tensor, task: int) -> IndexedContext | None:
+        if not self.uses_context:
+            return None
+        if self.config.context == "prototype":
+            return self.prototypes.inference_context(x)
+        return self._training_context(task)
+
+    def _batches(self, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = torch.randperm(len(x), generator=self.batch_generator).to(self.device)
+        for start in range(0, len(x), self.config.batch_size):
+            idx = order[start : start + self.config.batch_size]
+            yield x[idx], y[idx]
+
+    def train_task(self, task: int, progress: ProgressFn | None = None) -> float:
+        """Train ``task`` for the configured epochs; return the last epoch's mean loss."""
+        x, y = (t.to(self.device) for t in self.stream.train_split(task))
+        if self.uses_context and self.config.context == "prototype":
+            self.prototypes.add_task(x)
+        if self.config.reset_optimizer and task > 0:
+            self.optimizer = self._new_optimizer()
+        context = self._training_context(task)
+        self.model.train()
+        epoch_loss = 0.0
+        for _ in range(self.config.epochs):
+            total, count = 0.0, 0
+            for xb, yb in self._batches(x, y):
+                loss = F.cross_entropy(self.model(xb, self._model_context(context, len(xb))), yb)
+                if self.consolidation is not None:
+                    loss = loss + self.consolidation.penalty()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.consolidation is not None:
+                    self.consolidation.before_step()
+                self.optimizer.step()
+                if self.consolidation is not None:
+                    self.consolidation.after_step()
+                loss_value = loss.item()
+                total += loss_value * len(xb)
+                count += len(xb)
+                if progress is not None:
+                    progress(1, self.steps_per_task() * self.config.num_tasks)
+            epoch_loss = total / count
+        if self.consolidation is not None:
+            self.consolidation.end_task(self._fisher_batches(x, y, context))
+        return epoch_loss
+
+    def _fisher_batches(self, x: torch.Tensor, y: torch.Tensor, context: IndexedContext | None):
+        for xb, yb in self._batches(x, y):
+            yield lambda xb=xb, yb=yb: F.cross_entropy(
+                self.model(xb, self._model_context(context, len(xb))), yb
+            )
+
+    @torch.no_grad()
+    def evaluate(self, tasks_seen: int) -> tuple[list[float], float | None]:
+        """Test accuracy on each of the first ``tasks_seen`` tasks, and task-inference accuracy."""
+        self.model.eval()
+        accuracies, inferred_right, total = [], 0, 0
+        for task in range(tasks_seen):
+            x_all, y_all = self.stream.test_split(task)
+            correct = 0
+            for start in range(0, len(x_all), self.config.eval_batch_size):
+                x = x_all[start : start + self.config.eval_batch_size].to(self.device)
+                y = y_all[start : start + self.config.eval_batch_size].to(self.device)
+                context = self._evaluation_context(x, task)
+                logits = self.model(x, self._model_context(context, len(x)))
+                correct += (logits.argmax(dim=1) == y).sum().item()
+                if context is not None and self.config.context == "prototype":
+                    inferred_right += (context.index == task).sum().item()
+                total += len(x)
+            accuracies.append(correct / len(x_all))
+        uses_prototypes = self.uses_context and self.config.context == "prototype"
+        return accuracies, (inferred_right / total if uses_prototypes else None)
+
+    def step(self, progress: ProgressFn | None = None) -> TaskReport:
+        """Train the next task, evaluate all tasks seen, and record the report."""
+        task = self.next_task
+        started = time.perf_counter()
+        loss = self.train_task(task, progress)
+        accuracies, inference = self.evaluate(task + 1)
+        self.accuracy_matrix.append(accuracies)
+        self.elapsed_s += time.perf_counter() - started
+        report = TaskReport(
+            task=task, tasks_seen=task + 1, mean_accuracy=mean_accuracy(accuracies),
+            accuracies=accuracies, task_inference_accuracy=inference, train_loss=loss,
+            backward_transfer=backward_transfer(self.accuracy_matrix),
+            forgetting=forgetting(self.accuracy_matrix),
+            task_time_s=time.perf_counter() - started, wall_time_s=self.elapsed_s,
+        )
+        self.reports.append(report)
+        self.next_task += 1
+        return report
+
+    @property
+    def finished(self) -> bool:
+        return self.next_task >= self.config.num_tasks
+
+    def results(self) -> ContinualResults:
+        """The run's summary (valid once at least one task is trained)."""
+        last = self.reports[-1]
+        return ContinualResults(
+            config=self.config.model_dump(), reports=self.reports,
+            accuracy_matrix=self.accuracy_matrix, final_mean_accuracy=last.mean_accuracy,
+            backward_transfer=last.backward_transfer, forgetting=last.forgetting,
+            task_inference_accuracy=last.task_inference_accuracy, wall_time_s=self.elapsed_s,
+            device=str(self.device),
+        )
+
+    def steps_per_task(self) -> int:
+        batches = -(-len(self.stream.dataset.train_y) // self.config.batch_size)
+        return batches * self.config.epochs
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume between tasks."""
+        return {
+            "config": self.config.model_dump(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "consolidation": self.consolidation.state_dict() if self.consolidation else None,
+            "prototypes": self.prototypes.state_dict(),
+            "batch_generator": self.batch_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "accuracy_matrix": self.accuracy_matrix,
+            "reports": [r.model_dump() for r in self.reports],
+            "next_task": self.next_task,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state saved by :meth:`state_dict` (same config)."""
+        if state["config"] != self.config.model_dump():
+            raise ValueError("checkpoint was written by a run with a different configuration")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.consolidation is not None:
+            self.consolidation.load_state_dict(state["consolidation"])
+        self.prototypes.load_state_dict(state["prototypes"])
+        self.batch_generator.set_state(state["batch_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.accuracy_matrix = state["accuracy_matrix"]
+        self.reports = [TaskReport(**r) for r in state["reports"]]
+        self.next_task = state["next_task"]
+        self.elapsed_s = state["elapsed_s"]
+
+
+def train_continual(config: ContinualConfig, report: ReportFn | None = None,
+                    resume_state: dict | None = None, progress: ProgressFn | None = None, *,
+                    dataset: Dataset | None = None) -> ContinualResults:
+    """Run (or resume from ``resume_state``) a continual-learning trial; ``report(metrics,
+    checkpoint)`` after each task, with the accuracy matrix so far as an artifact."""
+    trainer = ContinualTrainer(config, dataset)
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state)
+    while not trainer.finished:
+        task_report = trainer.step(progress)
+        if report is not None:
+            metrics = {**task_report.metrics(),
+                       "accuracy_matrix": [list(row) for row in trainer.accuracy_matrix]}
+            report(metrics, trainer.state_dict)
+    return trainer.results()

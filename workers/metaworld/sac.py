@@ -1,0 +1,94 @@
+"""Multi-task SAC (Yu et al. 2019): twin Q critics with Polyak-averaged targets, a tanh-Gaussian
+actor and one learned entropy temperature per task. Written in the CleanRL style: one update
+function, losses returned for logging."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dendrites.optim import dendritic_adam
+from workers.metaworld.config import MTSACConfig
+from workers.metaworld.networks import QNetwork, TanhGaussianActor
+
+
+class MultiTaskSAC(nn.Module):
+    """Actor, twin critics and their targets, per-task ``log_alpha``, and their optimisers."""
+
+    def __init__(self, config: MTSACConfig, obs_dim: int, action_dim: int, num_tasks: int,
+                 device: torch.device) -> None:
+        super().__init__()
+        self.config = config
+        self.actor = TanhGaussianActor(config, obs_dim, action_dim, num_tasks)
+        self.critics = nn.ModuleList([QNetwork(config, obs_dim, action_dim, num_tasks) for _ in range(2)])
+        self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.full((num_tasks,), math.log(config.initial_alpha)))
+        self.target_entropy = -float(action_dim)
+        self.to(device)
+        self.device = device
+        self.actor_optimizer = dendritic_adam(self.actor, lr=config.actor_lr)
+        self.critic_optimizer = dendritic_adam(self.critics, lr=config.critic_lr)
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+
+    @torch.no_grad()
+    def act(self, obs, tasks, deterministic: bool = False):
+        """Actions for a batch of observations (NumPy in, NumPy out)."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        tasks_t = torch.as_tensor(tasks, dtype=torch.long, device=self.device)
+        if deterministic:
+            action = self.actor.deterministic(obs_t, tasks_t)
+        else:
+            action = self.actor.sample(obs_t, tasks_t)[0]
+        return action.cpu().numpy()
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One gradient step on critics, actor and temperatures; returns detached losses."""
+        obs, actions, tasks = batch["obs"], batch["actions"], batch["tasks"]
+        alpha = self.log_alpha.exp().detach()[tasks]
+        with torch.no_grad():
+            next_actions, next_log_prob = self.actor.sample(batch["next_obs"], tasks)
+            next_q = torch.min(*(q(batch["next_obs"], next_actions, tasks) for q in self.target_critics))
+            target = batch["rewards"] + self.config.gamma * (1 - batch["terminated"]) * (
+                next_q - alpha * next_log_prob)
+        critic_loss = sum(F.mse_loss(q(obs, actions, tasks), target) for q in self.critics)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic_optimizer.step()
+
+        new_actions, log_prob = self.actor.sample(obs, tasks)
+        self.critics.requires_grad_(False)
+        q_new = torch.min(*(q(obs, new_actions, tasks) for q in self.critics))
+        self.critics.requires_grad_(True)
+        actor_loss = (alpha * log_prob - q_new).mean()
+        self.actor_optimizer.zero_grad()
+        actor_loss.backward()
+        self.actor_optimizer.step()
+
+        alpha_loss = -(self.log_alpha[tasks] * (log_prob.detach() + self.target_entropy)).mean()
+        self.alpha_optimizer.zero_grad()
+        alpha_loss.backward()
+        self.alpha_optimizer.step()
+
+        with torch.no_grad():
+            for online, target_net in zip(self.critics, self.target_critics, strict=True):
+                torch._foreach_lerp_(list(target_net.parameters()), list(online.parameters()),
+                                     self.config.tau)
+        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+                "alpha_loss": alpha_loss.detach(), "q_mean": q_new.detach().mean()}
+
+    def full_state(self) -> dict[str, Any]:
+        """Networks, targets, temperatures and all optimiser states."""
+        return {"modules": self.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
+                "critic_optimizer": self.critic_optimizer.state_dict(),
+                "alpha_optimizer": self.alpha_optimizer.state_dict()}
+
+    def load_full_state(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state["modules"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
