@@ -4,7 +4,8 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test lint bench lock clean fashion-mnist
+.PHONY: docker-engine docker-base docker-wheels docker-env docker-build docker-up docker-down docker-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,42 @@ bench: $(STAMP)
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_mt10.py
 
+fashion-mnist:  # as root: full Fashion-MNIST (IDX) into /usr/share/datasets/fashion-mnist
+	apt-get update && apt-get install -y dataset-fashion-mnist
+
 lock: $(STAMP)
 	$(PY) docker/lock.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# --- Docker (README "Deploy on a cluster"). No registry or package index here: docker-base and
+# docker-wheels make what the build needs locally, docker-env LOCAL=1 points the build at them.
+# GPU=1: the workers reserve NVIDIA GPUs and run CUDA torch (leaves out compose.cpu.yaml).
+DOCKER_ENV ?= docker/.env
+WORKERS ?= 2
+COMPOSE = docker compose -f docker/compose.yaml $(if $(GPU),,-f docker/compose.cpu.yaml) --env-file $(DOCKER_ENV)
+
+docker-engine:  # as root: install docker.io + Compose v2 if missing, start dockerd if none runs
+	docker/scripts/engine.sh start
+
+docker-base:  # as root: the Python and PostgreSQL base images (debootstrap), once
+	docker/scripts/base-images.sh
+
+docker-wheels:  # docker/wheelhouse from docker/requirements.lock, with this machine's pip
+	docker/scripts/wheelhouse.sh
+
+docker-env:  # docker/.env with generated secrets (LOCAL=1: local base images and wheelhouse)
+	docker/scripts/make-env.sh $(if $(LOCAL),--local) $(DOCKER_ENV)
+
+docker-build:
+	$(COMPOSE) build api $(if $(GPU),ray-gpu-worker)
+
+docker-up:
+	$(COMPOSE) up --detach --wait --scale ray-gpu-worker=$(WORKERS)
+
+docker-down:  # add V=1 to delete the volumes (databases, artifacts, checkpoints) too
+	$(COMPOSE) down $(if $(V),--volumes)
+
+docker-test: $(STAMP)  # the compose stack end to end (also part of `make test`)
+	$(PY) -m pytest -v -p no:cacheprovider tests/deploy/test_compose_stack.py
