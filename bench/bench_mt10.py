@@ -3,6 +3,11 @@ tasks vs one single-task env stepped alone), and SAC gradient updates/s for the 
 MLP networks at the same widths.
 
     .venv/bin/python bench/bench_mt10.py [--steps 3000] [--hidden 400] [--updates 200]
+    .venv/bin/python bench/bench_mt10.py --paper-updates 3   # paper preset (2 x 2800, batch 2560)
+
+``--paper-updates N`` times N SAC updates of the ``paper`` preset per arm on this machine's
+device and counts one update's FLOPs (``torch.utils.flop_counter``), the inputs of the README's
+GPU-hours estimate for ``sweeps/examples/mt10_paper.yaml``.
 
 Target: >= 2,000 env-steps/s for MT10 stepping on 2 cores (random actions, no learning).
 """
@@ -32,6 +37,30 @@ def env_steps_per_s(envs, steps: int) -> float:
     return (steps // num) * num / (time.perf_counter() - start)
 
 
+def paper_update_cost(model: str, updates: int) -> tuple[float, float]:
+    """Seconds per update and FLOPs per update for the ``paper`` preset's ``model`` arm."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    config = MTSACConfig(preset="paper", model=model)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    agent = MultiTaskSAC(config, 39, 4, 10, device)
+    replay = MultiTaskReplay(10_000, 39, 4)
+    replay.add(torch.randn(10_000, 39).numpy(), torch.rand(10_000, 4).numpy() * 2 - 1,
+               torch.randn(10_000).numpy(), torch.randn(10_000, 39).numpy(),
+               torch.zeros(10_000).numpy(), torch.randint(0, 10, (10_000,)).numpy())
+    counter = FlopCounterMode(display=False)
+    with counter:
+        agent.update(replay.sample(config.batch_size, device))  # also the warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(updates):
+        agent.update(replay.sample(config.batch_size, device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / updates, float(counter.get_total_flops())
+
+
 def updates_per_s(config: MTSACConfig, updates: int) -> float:
     agent = MultiTaskSAC(config, 39, 4, 10, torch.device("cpu"))
     replay = MultiTaskReplay(10_000, 39, 4)
@@ -52,8 +81,16 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=400)
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--paper-updates", type=int, default=0,
+                        help="time this many paper-preset updates per arm, then stop")
     args = parser.parse_args()
     print(f"torch threads {torch.get_num_threads()}")
+    if args.paper_updates:
+        for model in ("dendritic", "mlp"):
+            seconds, flops = paper_update_cost(model, args.paper_updates)
+            print(f"paper preset {model}: {seconds:.2f} s/update ({1 / seconds:.3f} updates/s), "
+                  f"{flops / 1e9:.0f} GFLOP/update, {flops / seconds / 1e9:.1f} GFLOP/s achieved")
+        return
     mt10, _ = make_envs(MTSACConfig(env="MT10"), seed=0)
     mt10_async, _ = make_envs(MTSACConfig(env="MT10", vector="async"), seed=0)
     single = gym.make("Meta-World/MT1", env_name="reach-v3", seed=0)

@@ -57,19 +57,24 @@ class NetworkConfig(BaseModel):
 
 
 def build_network(config: NetworkConfig, input_dim: int, output_dim: int, context_dim: int, *,
-                  context_to_input: bool = False, **dendritic_options) -> nn.Module:
+                  context_to_input: bool = False, network_options: dict | None = None,
+                  **dendritic_options) -> nn.Module:
     """The network ``config`` names. ``context_dim`` feeds the dendrites of a dendritic network;
     with ``context_to_input`` the MLPs get the context concatenated to their input (the MT10
-    baseline), else they ignore it (the permuted-MNIST baseline)."""
+    baseline), else they ignore it (the permuted-MNIST baseline). ``network_options`` (init
+    scheme, sparse head, ...) go to every network class, ``dendritic_options`` to the dendritic
+    one only."""
+    options = network_options or {}
     if config.model == "dendritic":
         return DendriticMLP(
             input_dim, output_dim, config.hidden_sizes, num_segments=config.num_segments,
             context_dim=context_dim, kw_percent_on=config.kw_percent_on,
             weight_sparsity=config.weight_sparsity, dendrite_sparsity=config.dendrite_sparsity,
-            gating=config.gating, **dendritic_options,
+            gating=config.gating, **options, **dendritic_options,
         )
     mlp_context = context_dim if context_to_input else 0
     if config.model == "sparse_mlp":
         return MLP(input_dim, output_dim, config.hidden_sizes, context_dim=mlp_context,
-                   kw_percent_on=config.kw_percent_on, weight_sparsity=config.weight_sparsity)
-    return MLP(input_dim, output_dim, config.hidden_sizes, context_dim=mlp_context)
+                   kw_percent_on=config.kw_percent_on, weight_sparsity=config.weight_sparsity,
+                   **options)
+    return MLP(input_dim, output_dim, config.hidden_sizes, context_dim=mlp_context, **options)

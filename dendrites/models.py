@@ -9,13 +9,41 @@ from torch import nn
 
 from dendrites.context import IndexedContext, dedup_context, dense_context
 from dendrites.gating import GatingMode
+from dendrites.init import InitScheme, feedforward_bound, init_linear_, uniform_
 from dendrites.kwinners import KWinners
-from dendrites.layers import DendriticLayer, sparse_uniform_
+from dendrites.layers import DendriticLayer
 from dendrites.sparse import SparseWeights
 
 
 def _hidden_activation(units: int, kw_percent_on: float | None) -> nn.Module:
     return KWinners(units, kw_percent_on) if kw_percent_on is not None else nn.ReLU()
+
+
+def _sparse_linear(fan_in: int, units: int, weight_sparsity: float, init: InitScheme = "project",
+                   input_density: float = 1.0) -> nn.Linear:
+    """A linear layer with ``weight_sparsity`` of its weights fixed at zero. ``project`` init:
+    PyTorch's default, with the weight bound counted over the kept synapses when sparse;
+    ``modified``: :func:`dendrites.init.init_linear_` (Numenta's modified init)."""
+    linear = nn.Linear(fan_in, units)
+    if init == "modified":
+        init_linear_(linear, init, 1.0 - weight_sparsity, input_density)
+    elif weight_sparsity > 0:
+        uniform_(linear.weight, feedforward_bound(fan_in, 1.0 - weight_sparsity))
+    if weight_sparsity > 0:
+        linear.add_module("sparsity", SparseWeights(linear.weight, weight_sparsity))
+    return linear
+
+
+def input_densities(num_hidden: int, kw_percent_on: float | None,
+                    given: Sequence[float] | None = None) -> list[float]:
+    """Expected fraction of nonzero inputs to each hidden layer and the head (``num_hidden + 1``
+    values): 1 for the first layer, then the kWTA density (1 after ReLU), unless ``given``."""
+    if given is not None:
+        if len(given) != num_hidden + 1:
+            raise ValueError(f"input_densities needs {num_hidden + 1} values, got {len(given)}")
+        return list(given)
+    after = 1.0 if kw_percent_on is None else kw_percent_on
+    return [1.0] + [after] * num_hidden
 
 
 class DendriticMLP(nn.Module):
@@ -26,7 +54,13 @@ class DendriticMLP(nn.Module):
     With ``context_dedup`` a dense context is collapsed to its distinct rows before the
     dendritic layers (identical outputs, far fewer segment evaluations). With
     ``sparse_segment_updates`` segment weights get sparse gradients (winning rows only); train
-    them with :func:`dendrites.optim.dendritic_adam`.
+    them with :func:`dendrites.optim.dendritic_adam`. ``dendritic_layers`` (hidden-layer
+    indices; default all) picks which layers have dendrites; the others are sparse linear
+    layers followed by the same activation (Numenta's MT10 networks gate only layer 1).
+    ``init``, ``context_percent_on`` and ``layer_input_densities`` choose the init bounds
+    (:mod:`dendrites.init`; ``init="modified"`` with ``context_percent_on=0.1`` is Numenta's);
+    ``sparse_head`` gives the output layer the hidden layers' weight sparsity (Numenta's head is
+    sparse).
     """
 
     def __init__(
@@ -42,32 +76,50 @@ class DendriticMLP(nn.Module):
         gating: GatingMode | str = GatingMode.ABSOLUTE_MAX,
         context_dedup: bool = True,
         sparse_segment_updates: bool = False,
+        dendritic_layers: Sequence[int] | None = None,
+        init: InitScheme = "project",
+        context_percent_on: float = 1.0,
+        sparse_head: bool = False,
+        layer_input_densities: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if not hidden_sizes:
             raise ValueError("hidden_sizes must name at least one hidden layer")
+        gated = set(range(len(hidden_sizes)) if dendritic_layers is None else dendritic_layers)
+        if not gated <= set(range(len(hidden_sizes))):
+            raise ValueError(f"dendritic_layers {sorted(gated)} must index the "
+                             f"{len(hidden_sizes)} hidden layers")
         self.context_dim = context_dim
         self.context_dedup = context_dedup
         self.layers = nn.ModuleList()
         self.activations = nn.ModuleList()
+        densities = input_densities(len(hidden_sizes), kw_percent_on, layer_input_densities)
         fan_in = input_dim
-        for units in hidden_sizes:
+        for index, units in enumerate(hidden_sizes):
             self.layers.append(
                 DendriticLayer(
                     fan_in, units, num_segments, context_dim, gating,
                     weight_sparsity=weight_sparsity, dendrite_sparsity=dendrite_sparsity,
-                    sparse_segment_updates=sparse_segment_updates,
-                )
+                    sparse_segment_updates=sparse_segment_updates, init=init,
+                    input_density=densities[index], context_percent_on=context_percent_on,
+                ) if index in gated else _sparse_linear(fan_in, units, weight_sparsity, init,
+                                                        densities[index])
             )
             self.activations.append(_hidden_activation(units, kw_percent_on))
             fan_in = units
-        self.head = nn.Linear(fan_in, output_dim)
+        self.head = _sparse_linear(fan_in, output_dim, weight_sparsity if sparse_head else 0.0,
+                                   init, densities[-1])
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | IndexedContext) -> torch.Tensor:
         if self.context_dedup and not isinstance(context, IndexedContext):
             context = dedup_context(context)
         for layer, activation in zip(self.layers, self.activations, strict=True):
-            x = activation(layer(x, context))
+            if not isinstance(layer, DendriticLayer):
+                x = activation(layer(x))
+            elif isinstance(activation, KWinners):
+                x = layer.forward_kwinners(x, context, activation.k)
+            else:
+                x = activation(layer(x, context))
         return self.head(x)
 
 
@@ -87,19 +139,21 @@ class MLP(nn.Module):
         context_dim: int = 0,
         kw_percent_on: float | None = None,
         weight_sparsity: float = 0.0,
+        init: InitScheme = "project",
+        sparse_head: bool = False,
+        layer_input_densities: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.context_dim = context_dim
+        densities = input_densities(len(hidden_sizes), kw_percent_on, layer_input_densities)
         layers: list[nn.Module] = []
         fan_in = input_dim + context_dim
-        for units in hidden_sizes:
-            linear = nn.Linear(fan_in, units)
-            if weight_sparsity > 0:
-                sparse_uniform_(linear.weight, fan_in, 1.0 - weight_sparsity)
-                linear.add_module("sparsity", SparseWeights(linear.weight, weight_sparsity))
-            layers += [linear, _hidden_activation(units, kw_percent_on)]
+        for index, units in enumerate(hidden_sizes):
+            layers += [_sparse_linear(fan_in, units, weight_sparsity, init, densities[index]),
+                       _hidden_activation(units, kw_percent_on)]
             fan_in = units
-        layers.append(nn.Linear(fan_in, output_dim))
+        layers.append(_sparse_linear(fan_in, output_dim, weight_sparsity if sparse_head else 0.0,
+                                     init, densities[-1]))
         self.net = nn.Sequential(*layers)
 
     def forward(

@@ -44,12 +44,19 @@ class SparseWeights(nn.Module):
         self.sparsity = sparsity
         self.register_buffer("mask", random_mask(weight.shape, sparsity, generator))
         self._weight = [weight]  # a list so the parameter is not registered twice
+        self._keep: tuple[torch.Tensor, int, torch.Tensor] | None = None  # mask, version, as dtype
         self.rezero()
 
     @torch.no_grad()
     def rezero(self) -> None:
-        """Zero the masked-out entries of the weight."""
-        self._weight[0].mul_(self.mask.to(self._weight[0].dtype))
+        """Zero the masked-out entries of the weight (one multiply by the mask, converted to the
+        weight's dtype once and cached until the mask or the weight's dtype or device changes)."""
+        weight, mask = self._weight[0], self.mask
+        cached = self._keep
+        if cached is None or cached[0] is not mask or cached[1] != mask._version or not (
+                cached[2].dtype == weight.dtype and cached[2].device == weight.device):
+            cached = self._keep = (mask, mask._version, mask.to(weight.dtype))
+        weight.mul_(cached[2])
 
     def extra_repr(self) -> str:
         return f"sparsity={self.sparsity}, shape={tuple(self.mask.shape)}"

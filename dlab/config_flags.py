@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from sweeps.errors import field_messages
 
@@ -30,6 +31,27 @@ def _scalar_type(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return " ".join(_shown(v) for v in value)
+    return str(getattr(value, "value", value))
+
+
+def field_help(name: str, field: FieldInfo) -> str:
+    """A flag's help: the field's description (units included there) and its default, once:
+    ``(required)`` without one, nothing added where the description already states it."""
+    text = field.description or name.replace("_", " ")
+    if field.is_required():
+        return f"{text} (required)"
+    if "default" in text.lower():
+        return text
+    return f"{text} (default: {_shown(field.get_default(call_default_factory=True))})"
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
                         aliases: dict[str, list[str]] | None = None) -> None:
     """Add one ``--field-name`` flag (plus any ``aliases``) per model field; unset flags keep the
@@ -37,8 +59,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
     for name, field in model.model_fields.items():
         flags = ["--" + name.replace("_", "-"), *(aliases or {}).get(name, [])]
         kind, is_list = _scalar_type(field.annotation)
-        default = field.get_default(call_default_factory=True)
-        help_text = f"{field.description or name} (default: {default})"
+        help_text = field_help(name, field)
         if kind is bool:
             parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
 from rich.table import Table
 
 from dlab.config_flags import add_trial_arguments, config_from_args, write_json
+from dlab.console import make_console
 from dlab.progress import StepProgress
 from workers.continual import ContinualConfig, ContinualResults, DatasetNotFoundError, train_continual
 
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, train, print the table; exit code 2 on bad input."""
-    console = Console()
+    console = make_console()
     config = config_from_args(ContinualConfig, args, console)
     if config is None:
         return 2

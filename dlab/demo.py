@@ -17,6 +17,7 @@ def run_demo(_args: argparse.Namespace) -> int:
     from service.client import DlabClient
     from service.local_stack import LocalStack
     from sweeps.settings import Settings
+    from sweeps.tracking import mlflow_ui_url
 
     settings = Settings()
     console.print("starting the embedded stack (Ray head, MLflow on SQLite, API) ...")
@@ -29,7 +30,9 @@ def run_demo(_args: argparse.Namespace) -> int:
             code = watch_sweep(client, created["id"])
             if code == 0:
                 print_report(client, created["id"])
+            experiment_id = client.status(created["id"]).get("mlflow_experiment_id")
         console.print("stopping the embedded stack ...")
+    page = mlflow_ui_url("http://127.0.0.1:5000", experiment_id) if experiment_id else "http://127.0.0.1:5000"
     console.print(f"\nMLflow UI on this store: .venv/bin/mlflow ui --backend-store-uri "
-                  f"{settings.tracking_uri} --port 5000   (then open http://127.0.0.1:5000)")
+                  f"{settings.tracking_uri} --port 5000   (then open {page})")
     return code

@@ -10,11 +10,32 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.client import ApiError, DlabClient
+from dlab.console import make_console
+from service.client import (
+    ApiError,
+    BadAnswer,
+    ClientError,
+    DlabClient,
+    ServiceTimeout,
+    ServiceUnreachable,
+    TokenRefused,
+)
 from sweeps.status import SWEEP_STATUSES
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_API = 1, 2, 3
-console = Console()
+EXIT_UNREACHABLE, EXIT_TIMEOUT, EXIT_TOKEN, EXIT_BAD_ANSWER = 4, 5, 6, 7
+EXIT_CODES_HELP = """exit codes of the client commands (submit, list, status, watch, cancel, report):
+  0  done (watch / submit --watch: the sweep succeeded)
+  1  the sweep failed or was cancelled (watch / submit --watch)
+  2  the spec or request was refused (HTTP 409/413/415/422) or the spec file is unreadable
+  3  any other error answer from the service (e.g. HTTP 404 no such sweep, 429, 503)
+  4  the service cannot be reached at --url / DLAB_URL (default http://127.0.0.1:8000)
+  5  the service did not answer within --timeout / DLAB_TIMEOUT_S seconds (default 60)
+  6  the token was refused (HTTP 401/403): pass --token or set DLAB_API_TOKEN
+  7  the answer is not the API's JSON (is --url a dendrite-lab service?)
+each failure prints one line naming the URL it tried."""
+console = make_console()
+err_console = Console(stderr=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -31,17 +52,37 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> DlabClient:
-    return DlabClient(url=args.url, token=args.token)
+    return DlabClient(url=args.url, token=args.token, timeout_s=args.timeout)
 
 
 def _print_errors(err: ApiError) -> int:
     if isinstance(err.detail, list):
-        console.print(f"[red]rejected (HTTP {err.status_code}):[/red]")
+        err_console.print(f"[red]rejected (HTTP {err.status_code} from {err.url}):[/red]")
         for item in err.detail:
-            console.print(f"  {item.get('msg', item)}")
+            err_console.print(f"  {item.get('msg', item) if isinstance(item, dict) else item}")
     else:
-        console.print(f"[red]error (HTTP {err.status_code}):[/red] {err.detail}")
+        err_console.print(f"[red]error (HTTP {err.status_code} from {err.url}):[/red] {err.detail}")
     return EXIT_BAD_INPUT if err.status_code in (400, 409, 413, 415, 422) else EXIT_API
+
+
+CLIENT_EXIT_CODES: tuple[tuple[type[ClientError], int], ...] = (
+    (TokenRefused, EXIT_TOKEN), (ServiceUnreachable, EXIT_UNREACHABLE), (ServiceTimeout, EXIT_TIMEOUT),
+    (BadAnswer, EXIT_BAD_ANSWER),
+)
+
+
+def _fail(err: ClientError) -> int:
+    """One line on stderr, and the failure's exit code (see ``EXIT_CODES_HELP``)."""
+    for kind, code in CLIENT_EXIT_CODES:
+        if isinstance(err, kind):
+            text = (f"{err}; pass --token or set DLAB_API_TOKEN" if isinstance(err, TokenRefused)
+                    else str(err))
+            err_console.print(f"[red]error:[/red] {text}", soft_wrap=True, highlight=False)
+            return code
+    if isinstance(err, ApiError):
+        return _print_errors(err)
+    err_console.print(f"[red]error:[/red] {err}", soft_wrap=True, highlight=False)
+    return EXIT_API
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -141,12 +182,22 @@ def _guard(handler):
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except ApiError as err:
-            return _print_errors(err)
-        except (OSError, ValueError) as err:  # unreachable service, unreadable spec
-            console.print(f"[red]error:[/red] {err}")
-            return EXIT_API
+        except ClientError as err:
+            return _fail(err)
+        except OSError as err:  # an unreadable spec file
+            err_console.print(f"[red]error:[/red] {err}", soft_wrap=True, highlight=False)
+            return EXIT_BAD_INPUT
     return run
+
+
+SUBMIT_EXAMPLES = """examples:
+  dlab submit sweeps/examples/demo.yaml --watch            submit, then a live progress bar
+  dlab submit spec.yaml --idempotency-key run-42           a retry returns the same sweep
+  DLAB_URL=http://gpu-head:8000 DLAB_API_TOKEN=... dlab submit sweeps/examples/mt10_paper.yaml
+"""
+
+
+SUBMIT_EPILOG = f"{SUBMIT_EXAMPLES}\n{EXIT_CODES_HELP}"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -154,31 +205,44 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="service URL (default: $DLAB_URL or http://127.0.0.1:8000)")
     common.add_argument("--token", help="bearer token (default: $DLAB_API_TOKEN or the local token)")
+    common.add_argument("--timeout", type=float,
+                        help="seconds to wait for an answer (default: $DLAB_TIMEOUT_S or 60)")
 
+    client = {"parents": [common], "epilog": EXIT_CODES_HELP,
+              "formatter_class": argparse.RawDescriptionHelpFormatter}
     serve_cmd = commands.add_parser("serve", help="run the REST API (uvicorn)")
-    serve_cmd.add_argument("--host")
-    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument("--host", help="address to listen on (default: $DLAB_HOST or 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="TCP port (default: $DLAB_PORT or 8000)")
     serve_cmd.set_defaults(handler=serve)
 
-    submit_cmd = commands.add_parser("submit", parents=[common], help="submit a sweep spec to the service")
-    submit_cmd.add_argument("spec", type=Path)
-    submit_cmd.add_argument("--idempotency-key", help="retrying with the same key returns the same sweep")
-    submit_cmd.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    submit_cmd = commands.add_parser("submit", **{**client, "epilog": SUBMIT_EPILOG},
+                                     help="submit a sweep spec to the service")
+    submit_cmd.add_argument("spec", type=Path,
+                            help="sweep spec file, YAML or JSON (examples in sweeps/examples/)")
+    submit_cmd.add_argument("--idempotency-key",
+                            help="retrying with the same key returns the same sweep (default: none)")
+    submit_cmd.add_argument("--watch", action="store_true",
+                            help="then follow it until it ends (default: off)")
     submit_cmd.set_defaults(handler=_guard(submit))
 
-    list_cmd = commands.add_parser("list", parents=[common], help="list sweeps")
+    list_cmd = commands.add_parser("list", **client, help="list sweeps")
     list_cmd.add_argument("--status", choices=SWEEP_STATUSES, help="only sweeps in this state")
-    list_cmd.add_argument("--limit", type=int, default=50)
+    list_cmd.add_argument("--limit", type=int, default=50, help="most sweeps to list (default: 50)")
     list_cmd.set_defaults(handler=_guard(list_sweeps))
 
     for name, handler, text in (("status", show_status, "a sweep's status"),
                                 ("watch", watch, "follow a sweep's progress live"),
                                 ("cancel", cancel, "cancel a sweep")):
-        command = commands.add_parser(name, parents=[common], help=text)
-        command.add_argument("sweep_id")
+        command = commands.add_parser(name, **client, help=text)
+        command.add_argument("sweep_id", help="the sweep's id (printed by `dlab submit`)")
         command.set_defaults(handler=_guard(handler))
 
-    report_cmd = commands.add_parser("report", parents=[common], help="a sweep's results table and figures")
-    report_cmd.add_argument("sweep_id")
-    report_cmd.add_argument("--figures-dir", type=Path, help="download the figures here")
+    report_cmd = commands.add_parser(
+        "report", **client, help="a sweep's results table and figures, from the service",
+        description="The report of a sweep submitted to the service (`dlab submit`), fetched over "
+                    "HTTP. For a sweep run here with `dlab sweep run` use `dlab sweep report`.")
+    report_cmd.add_argument("sweep_id", help="the sweep's id (printed by `dlab submit`)")
+    report_cmd.add_argument("--figures-dir", type=Path,
+                            help="download the figures (PNG) into this directory "
+                                 "(default: only print their URLs)")
     report_cmd.set_defaults(handler=_guard(report))

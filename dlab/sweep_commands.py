@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from dlab.console import make_console
 from sweeps.driver import EXIT_BAD_INPUT, exit_code
 from sweeps.errors import field_messages
 from sweeps.report import SweepReport
@@ -47,27 +48,61 @@ def report_table(report: SweepReport) -> Table:
 
 def print_report(console: Console, report: SweepReport) -> None:
     console.print(report_table(report))
-    console.print(f"table: {report.table_csv}")
+    console.print(f"table: {report.path(report.table_csv)}")
     for figure in report.figures:
-        console.print(f"figure: {figure}")
+        console.print(f"figure: {report.path(figure)}  (and .svg)")
+    if report.best is not None:
+        console.print(f"best trial: {report.best.run_name} ({report.metric} {report.best.value:.4f})")
+
+
+EXAMPLES = """examples:
+  dlab sweep run sweeps/examples/demo.yaml                 4 short trials on the bundled digits
+  dlab sweep run sweeps/examples/segments.yaml --set epochs=3 --set num_tasks=5
+  dlab sweep run sweeps/examples/density.yaml --benchmark permuted_mnist --set data_dir=/data/mnist
+  dlab sweep resume .dlab/ray_results/<sweep-id>           after Ctrl-C or a crash
+  dlab sweep report <sweep-id>                             table, figures (PNG + SVG), subnetworks
+
+State lives in $DLAB_HOME (default .dlab/): MLflow store, Ray results, reports/<sweep-id>/.
+`dlab report <sweep-id>` is the service's counterpart (a sweep submitted with `dlab submit`).
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="sweep_command", required=True)
-    run = commands.add_parser("run", help="run a sweep spec (YAML or JSON) in this process")
-    run.add_argument("spec", type=Path, help="the spec file")
-    run.add_argument("--sweep-id", help="id for the sweep (default: <name>-<random>)")
-    run.add_argument("--benchmark", help="override the spec's benchmark (e.g. permuted_mnist)")
+    run = commands.add_parser("run", help="run a sweep spec (YAML or JSON) in this process",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("spec", type=Path,
+                     help="sweep spec file, YAML or JSON (examples in sweeps/examples/)")
+    run.add_argument("--sweep-id", help="id for the sweep (default: <spec name>-<8 random hex digits>)")
+    run.add_argument("--benchmark", help="override the spec's benchmark, e.g. permuted_mnist "
+                                         "(default: the spec's)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a fixed parameter of the trainable (repeatable)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+                     help="override a fixed parameter of the trainable, value parsed as YAML "
+                          "(repeatable; default: none)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     run.set_defaults(handler=run_command)
     resume = commands.add_parser("resume", help="resume an interrupted sweep from its directory")
-    resume.add_argument("path", type=Path, help="the sweep's directory (printed when it stopped)")
+    resume.add_argument("path", type=Path,
+                        help="the sweep's directory, $DLAB_HOME/ray_results/<sweep-id> "
+                             "(printed when it stopped)")
     resume.set_defaults(handler=resume_command)
-    report = commands.add_parser("report", help="rebuild and print a sweep's report from MLflow")
-    report.add_argument("sweep_id")
+    report = commands.add_parser(
+        "report", help="rebuild and print a sweep's report from the local MLflow store",
+        description="Rebuild a sweep's report (results table, figures as PNG and SVG, subnetwork "
+                    "overlap) from the MLflow store of a sweep run here with `dlab sweep run`, into "
+                    "$DLAB_HOME/reports/<sweep-id>/. For a sweep submitted to a service use `dlab report`.")
+    report.add_argument("sweep_id", help="the sweep's id (printed by `dlab sweep run`)")
     report.set_defaults(handler=report_command)
+    paper = commands.add_parser(
+        "paper-figure", help="the paper's two curves side by side (segments sweep | density sweep)",
+        description="Accuracy vs number of segments beside accuracy vs kWTA density, from the reports "
+                    "of two finished sweeps (e.g. sweeps/examples/segments.yaml and density.yaml), "
+                    "as PNG and SVG.")
+    paper.add_argument("segments_sweep", help="id of a sweep that varies num_segments")
+    paper.add_argument("density_sweep", help="id of a sweep that varies kw_percent_on")
+    paper.add_argument("--out", type=Path,
+                       help="output path without suffix (default: $DLAB_HOME/reports/paper_figure)")
+    paper.set_defaults(handler=paper_figure_command)
 
 
 def _print_outcome(console: Console, outcome) -> int:
@@ -86,7 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
     from sweeps.runner import run_sweep
     from sweeps.spec import load_spec, read_spec_data
 
-    console = Console()
+    console = make_console()
     try:
         overrides = {"benchmark": args.benchmark} if args.benchmark else {}
         if args.overrides:
@@ -120,17 +155,35 @@ def _guarded(console: Console, action: Callable[[], int]) -> int:
 def resume_command(args: argparse.Namespace) -> int:
     from sweeps.runner import resume_sweep
 
-    console = Console()
+    console = make_console()
     return _guarded(console, lambda: _print_outcome(console, resume_sweep(args.path)))
 
 
 def report_command(args: argparse.Namespace) -> int:
     from sweeps.runner import report_sweep
 
-    console = Console()
+    console = make_console()
 
     def show() -> int:
         print_report(console, report_sweep(args.sweep_id))
         return 0
 
     return _guarded(console, show)
+
+
+def paper_figure_command(args: argparse.Namespace) -> int:
+    from sweeps.report import paper_figure
+    from sweeps.settings import Settings
+
+    console = make_console()
+    reports = Settings().reports
+    out = args.out or reports / "paper_figure"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = paper_figure(reports / args.segments_sweep, reports / args.density_sweep, out)
+    except (OSError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    for path in paths:
+        console.print(f"figure: {path}")
+    return 0

@@ -12,14 +12,18 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from mlflow.exceptions import MlflowException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.cluster import ClusterUnavailable, ensure_local_head
 from service.db import make_engine, make_sessionmaker
 from service.errors import LimitExceeded, SpecRejected, SweepConflict, SweepNotFound
 from service.limits import BodySizeLimit
 from service.links import API_PREFIX
+from service.openapi import allowed_methods, operation_id
+from service.openapi import install as install_openapi
 from service.reconciler import Reconciler
 from service.routers import health, sweeps
+from service.server_errors import ServerErrors
 from service.services import Services
 from service.settings import ServiceSettings
 from sweeps.tracking import project_version
@@ -42,16 +46,32 @@ def _error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
         return respond
 
+    def unavailable(what: str):
+        async def respond(request: Request, exc: Exception) -> JSONResponse:
+            # addresses and paths stay in the server log, not in the answer
+            log.warning("%s %s: %s unavailable: %s", request.method, request.url.path, what, exc)
+            return JSONResponse({"detail": f"{what} is unreachable right now; retry later"},
+                                status_code=503, headers={"Retry-After": "30"})
+        return respond
+
     app.add_exception_handler(SweepNotFound, handler(404))
     app.add_exception_handler(SweepConflict, handler(409))
     app.add_exception_handler(LimitExceeded, handler(429, {"Retry-After": "30"}))
-    app.add_exception_handler(ClusterUnavailable, handler(503))
-    app.add_exception_handler(MlflowException, handler(503))
+    app.add_exception_handler(ClusterUnavailable, unavailable("the Ray cluster"))
+    app.add_exception_handler(MlflowException, unavailable("the MLflow tracking store"))
 
     async def rejected(_request: Request, exc: SpecRejected) -> JSONResponse:
         return JSONResponse({"detail": exc.errors}, status_code=422)
 
     app.add_exception_handler(SpecRejected, rejected)
+
+    async def method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's Allow lists only the first route matching the path: list every documented one
+        allowed = allowed_methods(app, request.url.path)
+        return JSONResponse({"detail": exc.detail}, status_code=405,
+                            headers={**(exc.headers or {}), "Allow": ", ".join(allowed)})
+
+    app.add_exception_handler(405, method_not_allowed)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -69,7 +89,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.tokens = settings.tokens()
         app.state.services = services
         await run_in_threadpool(services.reconciler.reconcile)
-        task = asyncio.create_task(_reconcile_forever(services.reconciler, settings.poll_interval_s * 2))
+        task = asyncio.create_task(_reconcile_forever(services.reconciler, settings.poll_interval_s))
         try:
             yield
         finally:
@@ -77,9 +97,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="dendrite-lab", version=project_version(), lifespan=lifespan,
-                  description="Submit, watch and report Active Dendrites sweeps (Ray Tune + MLflow).")
+                  description="Submit, watch and report Active Dendrites sweeps (Ray Tune + MLflow).",
+                  generate_unique_id_function=operation_id)
     app.include_router(health.router)
     app.include_router(sweeps.router, prefix=API_PREFIX)
     _error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ServerErrors)
     return app

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,8 +20,17 @@ from pydantic import BaseModel
 
 from service.settings import ServiceSettings
 
+log = logging.getLogger("dlab.service")
+
 HEAD_FILE = "ray-head.json"
-HEAD_START_TIMEOUT_S = 90.0
+RAY_TOKEN_FILE = "ray-auth-token"
+HEAD_START_TIMEOUT_S = 300.0  # generous: a loaded 2-core machine starts a head in minutes
+LOOPBACK = "127.0.0.1"
+SINGLE_NODE_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's single-machine mode (its default on macOS/Windows): every Ray process of the head, the
+drivers and trials it spawns included, takes 127.0.0.1 as the node address instead of the
+machine's routable one, so the GCS, raylet, workers and agents bind to loopback only (no other
+node can join: the embedded head is one machine by design)."""
 
 
 class ClusterUnavailable(RuntimeError):
@@ -56,24 +67,48 @@ def _head_file(settings: ServiceSettings) -> Path:
     return settings.root / HEAD_FILE
 
 
-def ray_auth_headers() -> dict[str, str]:
-    """The bearer header for Ray's token auth (on by default for new heads since Ray 2.5x), read
-    the way Ray reads it: ``RAY_AUTH_TOKEN``, else ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``."""
-    token = os.environ.get("RAY_AUTH_TOKEN")
-    if not token:
-        path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-        token = path.read_text().strip() if path.is_file() else None
+def ray_token_path(settings: ServiceSettings) -> Path:
+    """The embedded head's Ray auth token (generated once under ``DLAB_HOME``, mode 600)."""
+    path = settings.root / RAY_TOKEN_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path
+
+
+def ray_auth_token(token_path: Path | None = None) -> str | None:
+    """Ray's auth token: the embedded head's file when given, else read the way Ray reads it
+    (``RAY_AUTH_TOKEN``, else ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``)."""
+    if token_path is None:
+        token = os.environ.get("RAY_AUTH_TOKEN")
+        if token:
+            return token.strip()
+        token_path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    return token_path.read_text().strip() if token_path.is_file() else None
+
+
+def ray_auth_headers(token_path: Path | None = None) -> dict[str, str]:
+    """The bearer header for Ray's token auth (see :func:`ray_auth_token`)."""
+    token = ray_auth_token(token_path)
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def jobs_client(dashboard_url: str):
-    """A Ray Jobs client, or :class:`ClusterUnavailable` naming the address."""
+def ray_auth_env(token_path: Path) -> dict[str, str]:
+    """Environment that turns Ray's token auth on for a process using the token in ``token_path``
+    (``ray start`` and every process it spawns, drivers and trials included, inherit it)."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
+
+
+def jobs_client(dashboard_url: str, token_path: Path | None = None):
+    """A Ray Jobs client, or :class:`ClusterUnavailable` (the address goes to the log only)."""
     from ray.job_submission import JobSubmissionClient
 
     try:
-        return JobSubmissionClient(dashboard_url, headers=ray_auth_headers())
+        return JobSubmissionClient(dashboard_url, headers=ray_auth_headers(token_path))
     except Exception as err:  # the SDK raises ConnectionError, RuntimeError or its own types
-        raise ClusterUnavailable(f"Ray Jobs endpoint {dashboard_url} is unreachable: {err}") from err
+        log.warning("Ray Jobs endpoint %s is unreachable: %s", dashboard_url, err)
+        raise ClusterUnavailable("the Ray cluster's Jobs endpoint is unreachable") from err
 
 
 def running_local_head(settings: ServiceSettings) -> LocalHead | None:
@@ -88,11 +123,11 @@ def running_local_head(settings: ServiceSettings) -> LocalHead | None:
 def head_command(gcs_port: int, dashboard_port: int, temp_dir: str | Path, num_cpus: int,
                  *extra: str) -> list[str]:
     """``ray start --head --block`` with its ports on this machine chosen up front (so several
-    heads can share it) and Ray Jobs on the loopback interface."""
+    heads can share it) and the dashboard / Ray Jobs on the loopback interface."""
     return [
         str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
         "--port", str(gcs_port), "--include-dashboard", "true",
-        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
+        "--dashboard-host", LOOPBACK, "--dashboard-port", str(dashboard_port),
         "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
         "--temp-dir", str(temp_dir), "--disable-usage-stats", "--num-cpus", str(num_cpus), *extra,
     ]
@@ -101,35 +136,45 @@ def head_command(gcs_port: int, dashboard_port: int, temp_dir: str | Path, num_c
 def ensure_local_head(settings: ServiceSettings) -> LocalHead:
     """Reuse the embedded Ray head, or start one that outlives this process (own session)."""
     head = running_local_head(settings)
+    token_path = ray_token_path(settings)
     if head is not None:
-        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S)
+        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, token_path=token_path)
         return head
     home_hash = hashlib.sha1(str(settings.root).encode()).hexdigest()[:8]
     temp_dir = Path(tempfile.gettempdir()) / f"dlab-ray-{home_hash}"  # short: Unix socket paths
     gcs_port, dashboard_port = free_port(), free_port()
-    command = head_command(gcs_port, dashboard_port, temp_dir, settings.local_ray_cpus or os.cpu_count() or 1)
+    cpus = settings.local_ray_cpus or os.cpu_count() or 1
+    command = head_command(gcs_port, dashboard_port, temp_dir, cpus, "--node-ip-address", LOOPBACK)
     log = (settings.root / "ray-head.log").open("ab")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **ray_auth_env(token_path), **SINGLE_NODE_ENV}
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):  # the embedded head uses its own token file
+        env.pop(name, None)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                start_new_session=True, cwd=settings.root)
     head = LocalHead(pid=process.pid, gcs_address=f"127.0.0.1:{gcs_port}",
                      dashboard_url=f"http://127.0.0.1:{dashboard_port}", temp_dir=str(temp_dir))
     _head_file(settings).write_text(head.model_dump_json(indent=2))
     try:
-        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process)
+        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process, token_path)
     except ClusterUnavailable:
         stop_local_head(settings)
         raise
     return head
 
 
-def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
-    """Block until Ray Jobs answers at ``url``; fail early if ``process`` (the head) exits."""
+def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None,
+                           token_path: Path | None = None) -> None:
+    """Block until Ray Jobs answers at ``url`` (its version and its job list: the job agent is
+    up, not only the dashboard); fail early if ``process`` (the head) exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            jobs_client(url)
+            try:
+                jobs_client(url, token_path).list_jobs()
+            except ClusterUnavailable:
+                raise
+            except Exception as err:  # the job agent is not answering yet
+                raise ClusterUnavailable(f"Ray Jobs is not ready: {err}") from err
             return
         except ClusterUnavailable as err:
             if process is not None and process.poll() is not None:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from sweeps.status import ACTIVE_SWEEP_STATUSES
@@ -38,6 +50,13 @@ class SweepRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     driver_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    driver_job_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """The Ray job of the current driver (None: the first, whose job id is the sweep id)."""
+    driver_restarts: Mapped[int] = mapped_column(Integer, default=0)
+    trials: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    """The trials as last read from MLflow by the reconciler (what the API serves)."""
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True once an ended sweep's trials and MLflow runs were all closed."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -45,6 +64,11 @@ class SweepRow(Base):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_SWEEP_STATUSES
+
+    @property
+    def job_id(self) -> str:
+        """The Ray job id of the sweep's current driver."""
+        return self.driver_job_id or self.id
 
 
 class Heartbeat(Base):
@@ -70,7 +94,22 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a database was created (``ALTER TABLE ... ADD COLUMN``, nullable or
+    with their default), so an existing ``service.db`` keeps working."""
+    existing = {column["name"] for column in inspect(engine).get_columns(SweepRow.__tablename__)}
+    with engine.begin() as connection:
+        for column in SweepRow.__table__.columns:
+            if column.name in existing:
+                continue
+            kind = column.type.compile(engine.dialect)
+            default = {Integer: " DEFAULT 0", Boolean: " DEFAULT FALSE"}.get(type(column.type), "")
+            table = SweepRow.__tablename__
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}{default}"))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -8,7 +8,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from service.cluster import ClusterUnavailable, jobs_client, running_local_head
+from service.cluster import ClusterUnavailable, jobs_client, ray_token_path, running_local_head
 from service.settings import ServiceSettings
 from sweeps.plan import PLAN_ENV, SweepPlan
 
@@ -44,7 +44,8 @@ class SweepDrivers:
     @property
     def client(self):
         if self._client is None:
-            self._client = jobs_client(self.dashboard_url)
+            token_path = ray_token_path(self.settings) if self.settings.embedded_ray else None
+            self._client = jobs_client(self.dashboard_url, token_path)
         return self._client
 
     def _call(self, method: str, *args, **kwargs):
@@ -56,7 +57,7 @@ class SweepDrivers:
             if "status code 404" in str(err) or "does not exist" in str(err):
                 raise KeyError(args[0] if args else "") from err
             self._client = None
-            raise ClusterUnavailable(f"Ray Jobs request failed: {err}") from err
+            raise ClusterUnavailable(f"Ray Jobs request {method} failed: {err}") from err
         except (ConnectionError, OSError) as err:
             self._client = None
             raise ClusterUnavailable(f"Ray Jobs endpoint is unreachable: {err}") from err
@@ -74,27 +75,45 @@ class SweepDrivers:
 
     def submit(self, plan: SweepPlan) -> None:
         """Start the sweep's driver on the cluster, its plan in the job's environment."""
-        entrypoint = f"{shlex.quote(self.settings.driver_python)} -m {DRIVER_MODULE}"
-        env = {**self.driver_env(), PLAN_ENV: plan.to_json()}
-        self._call("submit_job", entrypoint=entrypoint, submission_id=plan.sweep_id,
-                   runtime_env={"env_vars": env}, metadata={"dlab.sweep_id": plan.sweep_id})
+        self.submit_plan(plan.sweep_id, plan.to_json())
 
-    def state(self, sweep_id: str) -> DriverState | None:
-        """The driver's state, or None if the cluster does not know the job."""
+    def submit_plan(self, sweep_id: str, plan_json: str, job_id: str | None = None,
+                    resume: bool = False) -> None:
+        """Start a driver job ``job_id`` (default: the sweep id) for a plan; ``resume`` continues
+        the sweep from Tune's saved state (a driver restarted after its predecessor died)."""
+        entrypoint = f"{shlex.quote(self.settings.driver_python)} -m {DRIVER_MODULE}"
+        if resume:
+            entrypoint += " --resume"
+        env = {**self.driver_env(), PLAN_ENV: plan_json}
+        self._call("submit_job", entrypoint=entrypoint, submission_id=job_id or sweep_id,
+                   runtime_env={"env_vars": env}, metadata={"dlab.sweep_id": sweep_id})
+
+    def state(self, job_id: str) -> DriverState | None:
+        """The driver job's state, or None if the cluster does not know the job."""
         try:
-            info = self._call("get_job_info", sweep_id)
+            info = self._call("get_job_info", job_id)
         except KeyError:
             return None
         as_s = lambda ms: ms / 1000 if ms else None  # noqa: E731
         return DriverState(status=str(info.status.value), message=info.message or "",
                            start_time=as_s(info.start_time), end_time=as_s(info.end_time))
 
-    def stop(self, sweep_id: str) -> bool:
-        """Ask Ray to stop the driver (SIGTERM, then SIGKILL); its trials die with it."""
+    def stop(self, job_id: str) -> bool:
+        """Ask Ray to stop the driver job (SIGTERM, then SIGKILL); its trials die with it."""
         try:
-            return bool(self._call("stop_job", sweep_id))
+            return bool(self._call("stop_job", job_id))
         except KeyError:
             return False
 
     def ping(self) -> None:
         self._call("get_version")
+
+    def node_resources(self) -> list[dict[str, float]]:
+        """Each alive node's total resources (``CPU``, ``GPU``, ...), from Ray's state API."""
+        client = self.client
+        try:
+            response = client._do_request("GET", "/api/v0/nodes?detail=1")  # the SDK's own request
+            nodes = response.json()["data"]["result"]["result"]
+        except Exception as err:  # transport errors, an older Ray, an unexpected body
+            raise ClusterUnavailable(f"Ray state API request failed: {err}") from err
+        return [node.get("resources_total", {}) for node in nodes if node.get("state") == "ALIVE"]

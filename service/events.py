@@ -39,7 +39,7 @@ async def sweep_events(services: Services, sweep_id: str, poll_s: float) -> Asyn
     """Events until the sweep ends: ``sweep_status``, ``trial_started``, ``trial_reported``,
     ``trial_finished`` and a final ``sweep_finished`` carrying the sweep's detail."""
     seen: dict[str, TrialInfo] = {}
-    status, sequence = None, 0
+    status, sequence, restarts = None, 0, 0
     while True:
         detail, trials = await run_in_threadpool(_snapshot, services, sweep_id)
         changes = trial_events(seen, trials)
@@ -47,6 +47,9 @@ async def sweep_events(services: Services, sweep_id: str, poll_s: float) -> Asyn
             status = detail.status
             changes.insert(0, ("sweep_status", {"id": sweep_id, "status": status,
                                                 "trials": detail.trials.model_dump()}))
+        if detail.driver_restarts > restarts:
+            restarts = detail.driver_restarts
+            changes.insert(0, ("driver_restarted", {"id": sweep_id, "driver_restarts": restarts}))
         for event, payload in changes:
             sequence += 1
             yield ServerSentEvent(event=event, data=payload, id=str(sequence))

@@ -1,9 +1,11 @@
-"""URLs of a sweep: its API routes and, where MLflow is a tracking server, its MLflow UI pages."""
+"""URLs of a sweep: its API routes and, where MLflow is a tracking server, its MLflow UI pages
+(in the UI's runs view, ``?workflowType=machine_learning``)."""
 
 from __future__ import annotations
 
 from service.schemas import Links
 from service.settings import ServiceSettings
+from sweeps.tracking import mlflow_ui_url
 
 API_PREFIX = "/api/v1"
 
@@ -15,5 +17,6 @@ def links(sweep_id: str, settings: ServiceSettings, experiment_id: str | None = 
     ui = settings.tracking_uri.rstrip("/") if settings.tracking_server else None
     return Links(self=base, trials=f"{base}/trials", events=f"{base}/events", report=f"{base}/report",
                  cancel=f"{base}/cancel",
-                 mlflow_experiment=f"{ui}/#/experiments/{experiment_id}" if ui and experiment_id else None,
-                 mlflow_run=f"{ui}/#/experiments/{experiment_id}/runs/{run_id}" if ui and run_id else None)
+                 mlflow_experiment=mlflow_ui_url(ui, experiment_id) if ui and experiment_id else None,
+                 mlflow_run=mlflow_ui_url(ui, experiment_id, run_id) if ui and experiment_id and run_id
+                 else None)

@@ -16,7 +16,7 @@ import httpx
 from service.cluster import free_port, running_local_head, stop_local_head
 from service.settings import ServiceSettings
 
-READY_TIMEOUT_S = 180.0
+READY_TIMEOUT_S = 600.0  # generous: a head starts slowly on a loaded machine
 
 
 class ApiProcess:

@@ -9,7 +9,7 @@ from typing import Any
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from service.schemas import BestTrial, TrialCounts, TrialInfo
+from service.schemas import BestTrialSoFar, TrialCounts, TrialInfo
 from sweeps import mlflow_tags as tags
 from sweeps.status import TRIAL_STATUS_OF_RUN
 from sweeps.tracking import child_runs, experiment_name
@@ -52,28 +52,40 @@ def trial_infos(client: MlflowClient, experiment_id: str, parent_run_id: str) ->
     return sorted(trials, key=lambda t: (t.started_at or datetime.min.replace(tzinfo=UTC), t.trial_id))
 
 
-def count_trials(trials: list[TrialInfo], expected: int) -> TrialCounts:
+def count_trials(trials: list[TrialInfo], expected: int, ended: bool = False) -> TrialCounts:
+    """Trials by status; the expected trials without a run yet are pending, or never started
+    once the sweep has ended (so an ended sweep has no pending or running trial)."""
     counts = TrialCounts()
     for trial in trials:
         setattr(counts, trial.status, getattr(counts, trial.status) + 1)
     counts.pending += max(expected - len(trials), 0)
+    if ended:
+        counts.never_started, counts.pending = counts.pending, 0
+        counts.cancelled, counts.running = counts.cancelled + counts.running, 0
     return counts
 
 
-def best_trial(trials: list[TrialInfo], metric: str, mode: str) -> BestTrial | None:
+def best_trial(trials: list[TrialInfo], metric: str, mode: str) -> BestTrialSoFar | None:
     """The trial with the best latest value of ``metric`` so far."""
     scored = [t for t in trials if metric in t.metrics]
     if not scored:
         return None
     pick = max if mode == "max" else min
     best = pick(scored, key=lambda t: t.metrics[metric])
-    return BestTrial(trial_id=best.trial_id, metric=metric, value=best.metrics[metric], config=best.config)
+    return BestTrialSoFar(trial_id=best.trial_id, metric=metric, value=best.metrics[metric],
+                          config=best.config)
 
 
-def mark_cancelled(client: MlflowClient, parent_run_id: str, trials: list[TrialInfo]) -> None:
-    """Close the runs a cancelled sweep left open; finished trials keep their results."""
-    for trial in trials:
-        if trial.status in ("running", "pending"):
-            client.set_terminated(trial.run_id, "KILLED")
-    client.set_tag(parent_run_id, tags.STATUS, "cancelled")
-    client.set_terminated(parent_run_id, "KILLED")
+def settle_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, sweep_status: str,
+                trial_end: str, parent_end: str) -> None:
+    """Close the runs an ended sweep left open: its unfinished trials' runs end ``trial_end``
+    (KILLED/FAILED), the parent run ``parent_end`` with the sweep's status tag; finished trials
+    keep their results. Idempotent: a second call changes nothing."""
+    for run in child_runs(client, experiment_id, parent_run_id):
+        if run.info.status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run.info.run_id, trial_end)
+    parent = client.get_run(parent_run_id)
+    if tags.STATUS not in parent.data.tags or sweep_status == "cancelled":
+        client.set_tag(parent_run_id, tags.STATUS, sweep_status)
+    if parent.info.status in ("RUNNING", "SCHEDULED"):
+        client.set_terminated(parent_run_id, parent_end)

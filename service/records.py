@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from service.db import SweepRow
 from service.errors import SweepNotFound
 from service.links import links
 from service.mlflow_view import best_trial, count_trials
-from service.schemas import SweepDetail, TrialInfo
+from service.schemas import SweepDetail, SweepPage, SweepSummary, TrialInfo
 from service.settings import ServiceSettings
 
 
@@ -22,12 +22,66 @@ def get_row(session: Session, sweep_id: str) -> SweepRow:
     return row
 
 
+SUMMARY_COLUMNS = (SweepRow.id, SweepRow.name, SweepRow.benchmark, SweepRow.status,
+                   SweepRow.expected_trials, SweepRow.created_at, SweepRow.started_at,
+                   SweepRow.finished_at)
+"""What a listing reads (not the spec or the trials)."""
+
+
 class SweepRecords:
-    """Queries over the sweep table."""
+    """Queries over the sweep table, and the API's rendered reads of it: a sweep's detail and
+    listing pages as JSON bytes, kept until a writer (submission, reconciler, cancel) reports a
+    change, so a read costs a dictionary look-up."""
 
     def __init__(self, settings: ServiceSettings, sessions: sessionmaker) -> None:
         self.settings = settings
         self.sessions = sessions
+        self._details: dict[str, bytes] = {}
+        self._pages: dict[tuple[str | None, int, int], bytes] = {}
+        self._generation = 0  # bumped by every change: a read rendered across one is not kept
+
+    def changed(self, sweep_id: str | None = None) -> None:
+        """Drop rendered reads a write made stale: the sweep's detail and every listing page."""
+        self._generation += 1
+        if sweep_id is not None:
+            self._details.pop(sweep_id, None)
+        self._pages.clear()
+
+    def _keep(self, cache: dict, key, value: bytes, generation: int) -> bytes:
+        if generation == self._generation:
+            cache[key] = value
+        return value
+
+    def cached_detail(self, sweep_id: str) -> bytes | None:
+        """The sweep's rendered detail if it is current (no database access)."""
+        return self._details.get(sweep_id)
+
+    def cached_page(self, status: str | None, offset: int, limit: int) -> bytes | None:
+        """A rendered listing page if it is current (no database access)."""
+        return self._pages.get((status, offset, limit))
+
+    def detail_json(self, sweep_id: str) -> bytes:
+        """The sweep's :meth:`detail` as JSON (rendered once per change)."""
+        cached = self._details.get(sweep_id)
+        if cached is None:
+            generation = self._generation
+            row = self.get(sweep_id)
+            trials = [TrialInfo.model_validate(t) for t in row.trials or ()]
+            cached = self._keep(self._details, sweep_id, self.detail(row, trials).model_dump_json().encode(),
+                                generation)
+        return cached
+
+    def page_json(self, status: str | None, offset: int, limit: int) -> bytes:
+        """A listing page (:class:`SweepPage`) as JSON (rendered once per change)."""
+        key = (status, offset, limit)
+        cached = self._pages.get(key)
+        if cached is None:
+            generation = self._generation
+            rows, total = self.list(status, offset, limit)
+            page = SweepPage(items=[SweepSummary.model_validate(row, from_attributes=True) for row in rows],
+                             total=total, offset=offset, limit=limit)
+            cached = self._keep(self._pages, key, page.model_dump_json().encode(), generation)
+        return cached
 
     def get(self, sweep_id: str) -> SweepRow:
         with self.sessions() as session:
@@ -36,7 +90,7 @@ class SweepRecords:
     def list(self, status: str | None, offset: int, limit: int) -> tuple[list[SweepRow], int]:
         """A page of sweeps, newest first, and how many match in all."""
         with self.sessions() as session:
-            query = select(SweepRow)
+            query = select(SweepRow).options(load_only(*SUMMARY_COLUMNS))
             if status:
                 query = query.where(SweepRow.status == status)
             total = session.scalar(select(func.count()).select_from(query.subquery()))
@@ -49,9 +103,10 @@ class SweepRecords:
             id=row.id, name=row.name, benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,
             finished_at=row.finished_at, metric=row.metric, mode=row.mode,
-            trials=count_trials(trials, row.expected_trials),
+            trials=count_trials(trials, row.expected_trials, ended=not row.active),
             best=best_trial(trials, row.metric, row.mode), error=row.error,
             mlflow_tracking_uri=self.settings.tracking_uri, mlflow_experiment_id=row.experiment_id,
             mlflow_parent_run_id=row.parent_run_id, spec=row.spec,
             links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
+            driver_restarts=row.driver_restarts or 0,
         )

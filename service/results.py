@@ -43,7 +43,8 @@ class Reports:
 
     def figure(self, row: SweepRow, name: str) -> Path:
         """A report figure by its file stem, e.g. ``mean_accuracy_vs_num_segments``."""
-        figures = {Path(f).stem: Path(f) for f in self.report(row).figures}
+        report = self.report(row)
+        figures = {Path(f).stem: report.path(f, self.settings.reports / row.id) for f in report.figures}
         if name not in figures:
             raise SweepNotFound(f"sweep {row.id} has no figure {name!r}; it has {sorted(figures)}")
         return figures[name]

@@ -3,11 +3,49 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from sweeps.benchmarks import benchmark_enum
+from sweeps.cost import TrialEstimate
 from sweeps.status import SweepStatus, TrialStatus
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error response but 422: what went wrong, in one line."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One rejected input: where it is (``loc``, e.g. ``["body", "params", "num_tasks"]``), what is
+    wrong with it (``msg``) and the error's type."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """The body of a 422: every rejected input."""
+
+    detail: list[FieldError]
+
+
+SweepEventName = Literal["sweep_status", "driver_restarted", "trial_started", "trial_reported",
+                         "trial_finished", "sweep_finished"]
+
+
+class SweepEvent(BaseModel):
+    """One server-sent event of a sweep's stream: ``sweep_status`` ({id, status, trials}),
+    ``driver_restarted`` ({id, driver_restarts}), ``trial_started`` / ``trial_reported`` /
+    ``trial_finished`` (a TrialInfo), and last ``sweep_finished`` (a SweepDetail)."""
+
+    event: SweepEventName
+    data: str = Field(description="the event's payload as one line of JSON",
+                      json_schema_extra={"contentMediaType": "application/json"})
+    id: str = Field(description="the event's sequence number in this stream")
 
 
 class TrialCounts(BaseModel):
@@ -16,9 +54,11 @@ class TrialCounts(BaseModel):
     done: int = 0
     failed: int = 0
     cancelled: int = 0
+    never_started: int = 0
+    """Trials of an ended sweep that never started (0 while the sweep is active: those are pending)."""
 
 
-class BestTrial(BaseModel):
+class BestTrialSoFar(BaseModel):
     trial_id: str
     metric: str
     value: float
@@ -40,7 +80,7 @@ class SweepSummary(BaseModel):
 
     id: str
     name: str
-    benchmark: str
+    benchmark: str = Field(json_schema_extra=benchmark_enum)
     status: SweepStatus
     expected_trials: int
     created_at: datetime
@@ -58,15 +98,17 @@ class SweepDetail(SweepSummary):
     """Everything known about one sweep."""
 
     metric: str
-    mode: str
+    mode: Literal["max", "min"]
     trials: TrialCounts
-    best: BestTrial | None = None
+    best: BestTrialSoFar | None = None
     error: str | None = None
     mlflow_tracking_uri: str
     mlflow_experiment_id: str | None = None
     mlflow_parent_run_id: str | None = None
     spec: dict[str, Any]
     links: Links
+    driver_restarts: int = Field(0, description="times the sweep's driver died and was restarted "
+                                                "from Tune's saved state")
 
 
 class SweepCreated(BaseModel):
@@ -102,3 +144,20 @@ class ReadyCheck(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, ReadyCheck]
+
+
+class DryRun(BaseModel):
+    """What a submission with ``?dry_run=true`` answers: the sweep as it would run (each grid
+    point, sampled dimensions as their distributions) and its estimated cost against this
+    service's budgets (parameter-sample passes; see ``sweeps.cost``). Nothing is recorded or
+    started."""
+
+    dry_run: Literal[True] = True
+    name: str
+    benchmark: str
+    expected_trials: int
+    trials: list[TrialEstimate]
+    max_trial_cost: float
+    total_cost: float
+    trial_budget: float
+    sweep_budget: float

@@ -33,8 +33,9 @@ class Services:
     def build(cls, settings: ServiceSettings, sessions: sessionmaker) -> Services:
         drivers = SweepDrivers(settings)
         mlflow = MlflowClient(settings.tracking_uri)
-        return cls(settings=settings, sessions=sessions, drivers=drivers, mlflow=mlflow,
-                   records=SweepRecords(settings, sessions),
-                   submissions=Submissions(settings, sessions, drivers),
-                   reconciler=Reconciler(settings, sessions, drivers, mlflow),
-                   reports=Reports(settings, mlflow))
+        records = SweepRecords(settings, sessions)
+        reconciler = Reconciler(settings, sessions, drivers, mlflow, on_change=records.changed)
+        return cls(settings=settings, sessions=sessions, drivers=drivers, mlflow=mlflow, records=records,
+                   submissions=Submissions(settings, sessions, drivers, lambda: reconciler.nodes,
+                                           on_change=records.changed),
+                   reconciler=reconciler, reports=Reports(settings, mlflow))

@@ -37,6 +37,13 @@ class ServiceSettings(Settings):
     max_active_sweeps: int = Field(4, ge=1, description="queued + running sweeps at once")
     poll_interval_s: float = Field(1.0, gt=0, description="how often running sweeps are refreshed")
     local_ray_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray head")
+    max_driver_restarts: int = Field(
+        2, ge=0, le=20, description="restarts of a sweep driver that died, from Tune's saved state")
+    max_trial_cost: float = Field(
+        1e16, gt=0, description="largest estimated cost of one trial (parameters x samples seen, "
+                                "or parameters x env steps; see sweeps.cost)")
+    max_sweep_cost: float = Field(
+        1e17, gt=0, description="largest estimated cost of a whole sweep (sum over its trials)")
 
     @field_validator("api_tokens", mode="before")
     @classmethod

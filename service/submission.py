@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,31 +16,75 @@ from service.db import SweepRow, utcnow
 from service.drivers import SweepDrivers
 from service.errors import LimitExceeded, SpecRejected, SweepConflict
 from service.settings import ServiceSettings
+from sweeps.checks import Problem, data_problems, resource_problems
+from sweeps.cost import SweepEstimate, estimate
 from sweeps.plan import SweepPlan
 from sweeps.spec import SweepSpec
 from sweeps.status import ACTIVE_SWEEP_STATUSES
+
+
+def _problem(loc: tuple[str, ...], msg: str) -> dict:
+    return {"type": "value_error", "loc": ["body", *loc], "msg": msg}
+
+
+def _describe(config: dict) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in config.items() if not isinstance(v, dict))
+    return text or "the fixed params"
 
 
 class Submissions:
     """Records and starts sweeps; the active-sweep count and the insert happen under one lock, so
     the limit is exact within this process."""
 
-    def __init__(self, settings: ServiceSettings, sessions: sessionmaker, drivers: SweepDrivers) -> None:
+    def __init__(self, settings: ServiceSettings, sessions: sessionmaker, drivers: SweepDrivers,
+                 cluster_nodes: Callable[[], list[dict[str, float]] | None] = lambda: None,
+                 on_change: Callable[[str], None] = lambda _sweep_id: None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.drivers = drivers
+        self.cluster_nodes = cluster_nodes
+        self.on_change = on_change
+        """Each Ray node's resources as the reconciler last read them (None: unknown yet)."""
         self._lock = threading.Lock()
+
+    def check(self, spec: SweepSpec) -> SweepEstimate:
+        """Everything that can be checked before a sweep starts, beyond the spec's own validation:
+        the trial limit, the cost budgets, the cluster's resources (as the reconciler last read
+        them) and, where the drivers share this machine, the dataset files. Returns the cost
+        estimate; :class:`SpecRejected` (422) names each field that fails."""
+        settings = self.settings
+        if spec.expected_trials > settings.max_trials_per_sweep:
+            raise SpecRejected([_problem(("num_samples",),
+                f"num_samples: with the grid, the sweep would run {spec.expected_trials} trials; "
+                f"this service allows at most {settings.max_trials_per_sweep} per sweep "
+                "(DLAB_MAX_TRIALS_PER_SWEEP)")])
+        cost = estimate(spec)
+        problems: list[Problem] = []
+        if cost.max_trial_cost > settings.max_trial_cost:
+            worst = max(cost.trials, key=lambda t: t.cost)
+            problems.append((("params",),
+                f"params: one trial ({_describe(worst.config)}) is estimated at {cost.max_trial_cost:.3g} "
+                f"parameter-sample passes, over this service's per-trial budget of "
+                f"{settings.max_trial_cost:.3g} (DLAB_MAX_TRIAL_COST); reduce its sizes (hidden_sizes, "
+                "num_segments, epochs, num_tasks, total_steps)"))
+        if cost.total_cost > settings.max_sweep_cost:
+            problems.append((("search_space",),
+                f"search_space: the sweep's {cost.expected_trials} trials are estimated at "
+                f"{cost.total_cost:.3g} parameter-sample passes, over this service's per-sweep budget "
+                f"of {settings.max_sweep_cost:.3g} (DLAB_MAX_SWEEP_COST); search fewer or smaller settings"))
+        nodes = self.cluster_nodes()
+        if nodes is not None:
+            problems += resource_problems(spec, nodes)
+        if settings.embedded_ray:  # the drivers share this machine's files
+            problems += data_problems(spec)
+        if problems:
+            raise SpecRejected([_problem(loc, msg) for loc, msg in problems])
+        return cost
 
     def submit(self, spec: SweepSpec, idempotency_key: str | None = None) -> tuple[SweepRow, bool]:
         """Record and start a sweep; a repeated ``idempotency_key`` returns the first sweep
         (``created`` is then False)."""
-        if spec.expected_trials > self.settings.max_trials_per_sweep:
-            raise SpecRejected([{
-                "type": "value_error", "loc": ["body", "num_samples"],
-                "msg": f"num_samples: with the grid, the sweep would run {spec.expected_trials} trials; "
-                       f"this service allows at most {self.settings.max_trials_per_sweep} per sweep "
-                       "(DLAB_MAX_TRIALS_PER_SWEEP)",
-            }])
+        self.check(spec)
         with self._lock, self.sessions() as session:
             if idempotency_key:
                 existing = self._by_key(session, idempotency_key, spec)
@@ -58,6 +103,7 @@ class Submissions:
             session.add(row)
             try:
                 session.commit()
+                self.on_change(row.id)
             except IntegrityError:  # a concurrent request with the same key won the race
                 session.rollback()
                 existing = self._by_key(session, idempotency_key or "", spec)
@@ -66,13 +112,15 @@ class Submissions:
                 return existing, False
             try:
                 self.drivers.submit(plan)
-            except ClusterUnavailable as err:
+            except ClusterUnavailable:
                 row.status, row.finished_at = "failed", utcnow()
-                row.error = f"could not start the driver: {err}"
+                row.error = "could not start the driver: the Ray cluster is unreachable"
                 session.commit()
+                self.on_change(row.id)
                 raise
             row.driver_submitted = True
             session.commit()
+            self.on_change(row.id)
             return row, True
 
     @staticmethod

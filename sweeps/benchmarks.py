@@ -40,6 +40,11 @@ def register(benchmark: Benchmark) -> Benchmark:
     return benchmark
 
 
+def benchmark_enum(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for a benchmark-name field: the registered names as its enum."""
+    schema["enum"] = sorted(BENCHMARKS)
+
+
 def get_benchmark(name: str) -> Benchmark:
     """Look a benchmark up by name; the error lists the known ones."""
     try:
@@ -54,6 +59,9 @@ register(Benchmark("permuted_mnist5k", "continual learning on 5,000 permuted MNI
                    "continual", {"dataset": "mnist5k"}))
 register(Benchmark("permuted_mnist", "continual learning on permuted MNIST (local files)",
                    "continual", {"dataset": "mnist"}))
+register(Benchmark("permuted_fashion_mnist",
+                   "continual learning on permuted Fashion-MNIST, full size (dataset-fashion-mnist)",
+                   "continual", {"dataset": "fashion_mnist"}))
 register(Benchmark("metaworld_mt10", "Meta-World MT10 multi-task SAC (one-hot task context)",
                    "metaworld", {"env": "MT10"}))
 register(Benchmark("metaworld_mt50", "Meta-World MT50 multi-task SAC (one-hot task context)",

@@ -15,6 +15,8 @@ VERSION = "dlab.version"
 GIT_SHA = "dlab.git_sha"
 SEED = "dlab.seed"
 ERROR = "dlab.error"
+BEST_RUN_ID = "dlab.best_run_id"  # the parent run's best finished trial (its run id and name)
+BEST_TRIAL = "dlab.best_trial"
 PLACEMENT_PREFIX = "dlab."  # + node_id / node_ip / gpu_ids / device, where a trial ran
 
 KIND_SWEEP, KIND_TRIAL = "sweep", "trial"

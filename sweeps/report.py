@@ -1,26 +1,43 @@
 """Sweep reports: final metrics of every trial read back from MLflow, grouped over seeds (mean,
-std), written as CSV/JSON, and paper-style figures (accuracy vs segments / activation density)."""
+std), written as CSV/JSON, paper-style figures (accuracy and forgetting vs segments / activation
+density, PNG and SVG) and the subnetwork analysis (overlap of kWTA winners per setting).
+
+Every path a report stores is relative to its directory (``report.json`` can move with it)."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, PrivateAttr
 
+from sweeps import figures as fig
+from sweeps import mlflow_tags as tags
+from sweeps.benchmarks import get_benchmark
 from sweeps.plan import SweepPlan
-from sweeps.tracking import child_runs
+from sweeps.tracking import child_runs, format_value, log_sweep_summary
+
+SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
+"""Metrics drawn beside the sweep's own metric when the workload reports them."""
+SUBNETWORKS = "subnetworks"
+
+
+class BestTrial(BaseModel):
+    run_id: str
+    run_name: str
+    value: float
 
 
 class SweepReport(BaseModel):
-    """What a finished (or partial) sweep found."""
+    """What a finished (or partial) sweep found. Paths are relative to the report directory."""
 
     sweep_id: str
     metric: str
@@ -30,7 +47,19 @@ class SweepReport(BaseModel):
     rows: list[dict[str, Any]]
     table_csv: str
     table_json: str
-    figures: list[str]
+    figures: list[str] = Field(description="PNG figures (each also saved as SVG beside it)")
+    benchmark: str = ""
+    title: str = ""
+    metrics: list[str] = Field(default_factory=list, description="metrics summarised in rows")
+    best: BestTrial | None = None
+    subnetworks: list[dict[str, Any]] = Field(
+        default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
+    _directory: Path | None = PrivateAttr(None)
+
+    def path(self, name: str, directory: Path | None = None) -> Path:
+        """Where the report file ``name`` (a relative path of this report) lies."""
+        base = directory or self._directory
+        return Path(name) if base is None else base / name
 
 
 def _parse(value: str) -> Any:
@@ -40,79 +69,203 @@ def _parse(value: str) -> Any:
         return value
 
 
-def trial_table(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str,
+def trial_table(client: MlflowClient, experiment_id: str, parent_run_id: str, metrics: list[str],
                 params: list[str]) -> pd.DataFrame:
-    """One row per trial run: the searched params, status and the final value of ``metric``."""
+    """One row per trial run: the searched params, run id and name, status and the final value of
+    each of ``metrics``."""
     rows = []
     for run in child_runs(client, experiment_id, parent_run_id):
         row = {p: _parse(run.data.params.get(p)) for p in params}
-        row.update(run_id=run.info.run_id, status=run.info.status,
-                   **{metric: run.data.metrics.get(metric)})
+        row.update(run_id=run.info.run_id, run_name=run.data.tags.get(tags.RUN_NAME, ""),
+                   status=run.info.status, **{m: run.data.metrics.get(m) for m in metrics})
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*params, "run_id", "status", metric])
+    return pd.DataFrame(rows, columns=[*params, "run_id", "run_name", "status", *metrics])
 
 
-def summarise(trials: pd.DataFrame, group_by: list[str], metric: str) -> pd.DataFrame:
-    """Mean, std and count of ``metric`` over finished trials, grouped (seeds pooled)."""
+def _hashable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return frame.assign(**{c: frame[c].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+                           for c in columns})
+
+
+def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
+              extra: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Mean, std (over seeds) of ``metric`` and ``extra`` metrics over finished trials, grouped;
+    ``count`` is the number of finished trials behind each row."""
     done = trials[(trials["status"] == "FINISHED") & trials[metric].notna()]
+    metrics = [metric, *[m for m in extra if m in done.columns and done[m].notna().any()]]
     if not group_by:
-        stats = done[metric].agg(["mean", "std", "count"]).to_frame().T
-        return stats.rename(columns={"mean": f"{metric}_mean", "std": f"{metric}_std"})
-    hashable = done.assign(**{g: done[g].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
-                              for g in group_by})
-    stats = hashable.groupby(group_by, dropna=False)[metric].agg(["mean", "std", "count"])
-    return stats.rename(columns={"mean": f"{metric}_mean", "std": f"{metric}_std"}).reset_index()
+        parts = {f"{m}_{s}": [done[m].agg(s)] for m in metrics for s in ("mean", "std")}
+        return pd.DataFrame({**parts, "count": [len(done)]})
+    grouped = _hashable(done, group_by).groupby(group_by, dropna=False)
+    stats = grouped[metrics].agg(["mean", "std"])
+    stats.columns = [f"{m}_{s}" for m, s in stats.columns]
+    stats["count"] = grouped[metric].count()
+    return stats.reset_index()
 
 
-def plot_metric_vs(summary: pd.DataFrame, x: str, metric: str, path: Path, title: str,
-                   x_label: str, y_label: str) -> Path:
-    """Error-bar plot of ``metric`` (mean ± std over seeds) against ``x``, one line per other
-    combination of the grouped parameters."""
-    others = [c for c in summary.columns
-              if c not in (x, f"{metric}_mean", f"{metric}_std", "count")]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    groups = summary.groupby(others) if others else [((), summary)]
+def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None:
+    """The finished trial with the best final ``metric``."""
+    done = trials[(trials["status"] == "FINISHED") & trials[metric].notna()]
+    if done.empty:
+        return None
+    row = done.loc[done[metric].idxmax() if mode == "max" else done[metric].idxmin()]
+    return BestTrial(run_id=row["run_id"], run_name=row["run_name"], value=float(row[metric]))
+
+
+def fixed_settings(plan: SweepPlan) -> str:
+    """The spec's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
+    return ", ".join(f"{k}={format_value(v)}" for k, v in plan.spec.params.items())
+
+
+def _title(plan: SweepPlan, what: str) -> str:
+    fixed = fixed_settings(plan)
+    return f"{plan.spec.benchmark}: {what}" + (f"\n{fixed}" if fixed else "")
+
+
+def _download_json(client: MlflowClient, run_id: str, name: str) -> Any | None:
+    # one small file per trial: MLflow's per-download progress bar would only clutter the output
+    os.environ.setdefault(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, "false")
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            path = client.download_artifacts(run_id, name, directory)
+        except (MlflowException, OSError):  # a trial without the artifact: nothing to aggregate
+            return None
+        return json.loads(Path(path).read_text())
+
+
+def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: list[str]) -> list[dict]:
+    """Per setting (seeds pooled): each hidden layer's overlap matrix averaged over seeds, and the
+    mean and std over seeds of its mean task-pair overlap."""
+    done = trials[trials["status"] == "FINISHED"]
+    if done.empty:
+        return []
+    groups = _hashable(done, group_by).groupby(group_by, dropna=False) if group_by else [((), done)]
+    summary = []
     for key, frame in groups:
-        frame = frame.sort_values(x)
-        label = ", ".join(f"{o}={k}" for o, k in zip(others, key if isinstance(key, tuple) else (key,),
-                                                      strict=True)) or None
-        ax.errorbar(frame[x], frame[f"{metric}_mean"], yerr=frame[f"{metric}_std"].fillna(0),
-                    marker="o", capsize=3, label=label)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if others:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+        analyses = [a for a in (_download_json(client, r, f"{SUBNETWORKS}.json") for r in frame["run_id"])
+                    if a and a.get("layers")]
+        if not analyses:
+            continue
+        key = key if isinstance(key, tuple) else (key,)
+        layers = []
+        for index in range(len(analyses[0]["layers"])):
+            per_seed = [a["layers"][index] for a in analyses if len(a["layers"]) > index]
+            means = np.array([layer["mean_overlap"] for layer in per_seed])
+            layers.append({
+                "units": per_seed[0]["units"], "winners_per_input": per_seed[0]["winners_per_input"],
+                "overlap": np.mean([layer["overlap"] for layer in per_seed], axis=0).round(4).tolist(),
+                "mean_overlap_mean": float(means.mean()),
+                "mean_overlap_std": float(means.std(ddof=1)) if len(means) > 1 else None,
+                "subnetwork_size_mean": float(np.mean([np.mean(layer["subnetwork_sizes"])
+                                                       for layer in per_seed])),
+            })
+        summary.append({"setting": dict(zip(group_by, key, strict=True)), "seeds": len(analyses),
+                        "tasks": analyses[0]["tasks"], "measure": analyses[0].get("measure"),
+                        "layers": layers})
+    return summary
+
+
+def subnetwork_grid_figure(summary: list[dict], title: str):
+    """Rows: settings; columns: hidden layers; each a mean (over seeds) task-by-task overlap map."""
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(summary), max(len(s["layers"]) for s in summary)
+    figure, axes = plt.subplots(rows, cols, figsize=(1.2 + 3.6 * cols, 1.0 + 3.5 * rows), dpi=120,
+                                squeeze=False, layout="constrained")
+    image = None
+    for r, setting in enumerate(summary):
+        name = " ".join(f"{k}={format_value(v)}" for k, v in setting["setting"].items()) or "all trials"
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(setting["layers"]):
+                ax.axis("off")
+                continue
+            layer = setting["layers"][c]
+            image = fig.heatmap(ax, np.asarray(layer["overlap"], float), setting["tasks"], setting["tasks"],
+                                annotate=len(setting["tasks"]) <= 6)
+            spread = layer["mean_overlap_std"]
+            ax.set_title(f"{name}, layer {c + 1}\nmean overlap {layer['mean_overlap_mean']:.2f}"
+                         + (f" ± {spread:.2f}" if spread is not None else "")
+                         + f" (n = {setting['seeds']} seeds)", fontsize=8)
+    if image is not None:
+        figure.colorbar(image, ax=axes.ravel().tolist(), label="overlap of kWTA winners (weighted Jaccard)")
+    figure.suptitle(title, fontsize=10)
+    return figure
 
 
 def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, plan: SweepPlan,
                  out_dir: Path, log_to_mlflow: bool = True) -> SweepReport:
-    """Read a sweep's trials from MLflow, write table + figures to ``out_dir`` (and the parent run)."""
+    """Read a sweep's trials from MLflow, write table, figures and the subnetwork analysis to
+    ``out_dir`` (and, with ``log_to_mlflow``, to the parent run: artifacts under ``report/``, the
+    best trial and per-setting mean/std as metrics)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     metric, group_by, workload = plan.metric, plan.group_by, plan.workload
-    trials = trial_table(client, experiment_id, parent_run_id, metric, plan.searched)
-    summary = summarise(trials, group_by, metric)
-    csv_path, json_path = out_dir / "results.csv", out_dir / "results.json"
-    summary.to_csv(csv_path, index=False)
+    extra = [m for m in SECONDARY_METRICS if m in workload.metric_names and m != metric]
+    trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra], plan.searched)
+    summary = summarise(trials, group_by, metric, extra)
+    metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
+    summary.to_csv(out_dir / "results.csv", index=False)
     rows = json.loads(summary.to_json(orient="records"))
-    json_path.write_text(json.dumps(rows, indent=2))
+    (out_dir / "results.json").write_text(json.dumps(rows, indent=2))
     trials.to_csv(out_dir / "trials.csv", index=False)
+    labels = dict(workload.metric_labels)
+    written: list[Path] = []
     numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
     axes = [a for a in workload.figure_axes if a in numeric_axes] or numeric_axes[:1]
-    y_label = workload.metric_labels.get(metric, metric)
-    figures = [plot_metric_vs(summary, axis, metric, out_dir / f"{metric}_vs_{axis}.png",
-                              f"{plan.sweep_id}: {y_label}", workload.figure_axes.get(axis, axis), y_label)
-               for axis in axes if not summary.empty]
-    if log_to_mlflow:
-        for path in (csv_path, json_path, out_dir / "trials.csv", *figures):
-            client.log_artifact(parent_run_id, str(path), artifact_path="report")
-    return SweepReport(
+    for axis in axes if not summary.empty else []:
+        x_label = workload.figure_axes.get(axis, axis)
+        what = f"{labels.get(metric, metric)} vs {x_label}"
+        figure = fig.metric_panels(summary, axis, metrics, group_by, labels, x_label, _title(plan, what))
+        written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
+    subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
+    if subnetworks:
+        (out_dir / "subnetworks.json").write_text(json.dumps(subnetworks, indent=2))
+        figure = subnetwork_grid_figure(subnetworks, _title(plan, "task-by-task overlap of kWTA winners"))
+        written += fig.save(figure, out_dir / "subnetworks")
+    best = best_trial(trials, metric, plan.mode)
+    report = SweepReport(
         sweep_id=plan.sweep_id, metric=metric, group_by=group_by, trials=len(trials),
         trials_finished=int((trials["status"] == "FINISHED").sum()), rows=rows,
-        table_csv=str(csv_path), table_json=str(json_path), figures=[str(f) for f in figures],
+        table_csv="results.csv", table_json="results.json",
+        figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
+        title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
+        subnetworks=subnetworks,
     )
+    report._directory = out_dir
+    if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)
+        (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
+        tables = ["results.csv", "results.json", "trials.csv", "report.json",
+                  *(["subnetworks.json"] if subnetworks else [])]
+        for path in (*(out_dir / t for t in tables), *written):
+            client.log_artifact(parent_run_id, str(path), artifact_path="report")
+        log_sweep_summary(client, parent_run_id, summary, group_by, metrics,
+                          [a for a in axes if a in group_by], best.model_dump() if best else None)
+    return report
+
+
+def load_report(directory: Path) -> SweepReport:
+    """A report written by :func:`build_report`, with its paths resolved against ``directory``."""
+    report = SweepReport.model_validate_json((directory / "report.json").read_text())
+    report._directory = directory
+    return report
+
+
+def paper_figure(segments: Path, density: Path, out_stem: Path) -> list[Path]:
+    """The paper's two curves side by side: the report of a segments sweep (accuracy vs
+    ``num_segments``) and of a density sweep (accuracy vs ``kw_percent_on``), as PNG and SVG."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10.5, 4), dpi=120)
+    for ax, directory, axis in ((axes[0], segments, "num_segments"), (axes[1], density, "kw_percent_on")):
+        report = load_report(directory)
+        summary = pd.read_csv(report.path(report.table_csv))
+        if axis not in summary.columns:
+            raise ValueError(f"{directory}: the sweep {report.sweep_id} does not vary {axis}")
+        workload = get_benchmark(report.benchmark).workload
+        fig.draw_metric_vs(ax, summary, axis, report.metric, report.group_by)
+        ax.set_xlabel(workload.figure_axes.get(axis, axis))
+        ax.set_ylabel(workload.metric_labels.get(report.metric, report.metric))
+        ax.set_title(report.title, fontsize=8)
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    return fig.save(figure, out_stem)

@@ -5,6 +5,7 @@ storage path, and a report at the end."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from sweeps import mlflow_tags as tags
+from sweeps.checks import resource_problems
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
@@ -51,6 +53,8 @@ class SweepOutcome(BaseModel):
     trials_errored: int
     experiment_dir: str
     parent_run_id: str
+    error: str | None = None
+    """Why the sweep failed, in one line (the first failed trial's error)."""
     report: SweepReport | None = None
 
 
@@ -59,12 +63,10 @@ def local_resources() -> dict[str, float]:
 
 
 def check_resources(spec: SweepSpec, available: dict[str, float]) -> None:
-    """Refuse a spec whose single trial needs more than the cluster has."""
-    for field, key in (("cpu", "CPU"), ("gpu", "GPU")):
-        wanted = getattr(spec.resources, field)
-        if wanted > available.get(key, 0.0):
-            raise SweepError(f"resources.{field}: a trial asks for {wanted:g} {key} but the cluster "
-                             f"has {available.get(key, 0.0):g}")
+    """Refuse a spec whose single trial needs more than the cluster (one node of it) has."""
+    problems = resource_problems(spec, [available])
+    if problems:
+        raise SweepError(problems[0][1])
 
 
 def check_mlflow(settings: Settings) -> MlflowClient:
@@ -169,14 +171,39 @@ def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
     return _finish(plan, record, tuner.fit(), client, settings)
 
 
-def _saved_trial_statuses(experiment_dir: str) -> list[str]:
-    """Trial statuses as Tune saved them (an interrupted trial is saved as pending/paused)."""
-    return [trial.status for trial in ExperimentAnalysis(experiment_dir).trials]
+def run_or_resume_sweep(plan: SweepPlan, settings: Settings | None = None) -> SweepOutcome:
+    """Resume the plan's sweep from its saved Tune state, or run it if none was saved yet (a
+    driver that died before Tune's first save)."""
+    settings = settings or Settings()
+    experiment_dir = settings.ray_results / plan.sweep_id
+    if (_record_path(experiment_dir).exists() and tune.Tuner.can_restore(experiment_dir)):
+        return resume_sweep(experiment_dir, settings)
+    if experiment_dir.exists():  # a record but no Tune state: nothing ran, start over
+        shutil.rmtree(experiment_dir)
+    return run_sweep(plan, settings)
+
+
+def _saved_trials(experiment_dir: str) -> list:
+    """Trials as Tune saved them (an interrupted trial is saved as pending/paused)."""
+    return list(ExperimentAnalysis(experiment_dir).trials)
+
+
+def first_trial_error(trials: list) -> str | None:
+    """The last line of the first errored trial's error (``ValueError: ...``), if any."""
+    for trial in trials:
+        if trial.status != "ERROR":
+            continue
+        path = getattr(trial, "error_file", None)
+        text = Path(path).read_text(errors="replace") if path and Path(path).is_file() else ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1][:500] if lines else "the trial failed (no error text saved)"
+    return None
 
 
 def _finish(plan: SweepPlan, record: SweepRecord, results, client: MlflowClient,
             settings: Settings) -> SweepOutcome:
-    statuses = _saved_trial_statuses(record.experiment_dir)
+    saved = _saved_trials(record.experiment_dir)
+    statuses = [trial.status for trial in saved]
     total, errored = max(len(statuses), len(results)), statuses.count("ERROR")
     ended = statuses.count("TERMINATED") + errored
     status: SweepOutcomeStatus
@@ -188,12 +215,15 @@ def _finish(plan: SweepPlan, record: SweepRecord, results, client: MlflowClient,
         status = "succeeded"
     report = build_report(client, record.experiment_id, record.parent_run_id, plan,
                           settings.reports / plan.sweep_id, log_to_mlflow=status != "interrupted")
+    error = f"every trial failed; the first: {first_trial_error(saved)}" if status == "failed" else None
     client.set_tag(record.parent_run_id, tags.STATUS, status)
+    if error:
+        client.set_tag(record.parent_run_id, tags.ERROR, error)
     if status != "interrupted":
         client.set_terminated(record.parent_run_id, "FINISHED" if status == "succeeded" else "FAILED")
     return SweepOutcome(sweep_id=plan.sweep_id, status=status, trials_total=total,
                         trials_errored=errored, experiment_dir=record.experiment_dir,
-                        parent_run_id=record.parent_run_id, report=report)
+                        parent_run_id=record.parent_run_id, error=error, report=report)
 
 
 def find_sweep(sweep_id: str, settings: Settings | None = None) -> SweepRecord:

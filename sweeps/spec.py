@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from sweeps.benchmarks import Benchmark, get_benchmark
+from sweeps.benchmarks import Benchmark, benchmark_enum, get_benchmark
 from sweeps.errors import field_messages
 
 
@@ -47,7 +49,7 @@ class GridDimension(_Dimension):
     """Every value is tried (cartesian product with the other grid dimensions)."""
 
     type: Literal["grid"]
-    values: list[Any] = Field(min_length=1)
+    values: list[Any] = Field(min_length=1, max_length=1000)
 
     def probe_values(self) -> list[Any]:
         return self.values
@@ -57,15 +59,15 @@ class ChoiceDimension(_Dimension):
     """One value drawn uniformly per sample."""
 
     type: Literal["choice"]
-    values: list[Any] = Field(min_length=1)
+    values: list[Any] = Field(min_length=1, max_length=1000)
 
     def probe_values(self) -> list[Any]:
         return self.values
 
 
 class _RangeDimension(_Dimension):
-    low: float
-    high: float
+    low: float = Field(allow_inf_nan=False, ge=-1e12, le=1e12)
+    high: float = Field(allow_inf_nan=False, ge=-1e12, le=1e12)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -100,8 +102,8 @@ class RandIntDimension(_RangeDimension):
     """An integer drawn uniformly in [low, high) (high exclusive, as in Ray Tune)."""
 
     type: Literal["randint"]
-    low: int
-    high: int
+    low: int = Field(ge=-(2**62), le=2**62)
+    high: int = Field(ge=-(2**62), le=2**62)
 
     def probe_values(self) -> list[Any]:
         return [self.low, self.high - 1]
@@ -118,8 +120,8 @@ class Resources(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0, le=1024)
+    gpu: float = Field(0.0, ge=0, le=64)
 
 
 class SweepSpec(BaseModel):
@@ -128,7 +130,8 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$", description="sweep name")
-    benchmark: str = Field(description="registered benchmark, e.g. permuted_digits")
+    benchmark: str = Field(description="registered benchmark, e.g. permuted_digits",
+                           json_schema_extra=benchmark_enum)
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict, description="fixed trainable parameters")
     search_space: dict[str, Dimension] = Field(default_factory=dict)
@@ -140,8 +143,8 @@ class SweepSpec(BaseModel):
         "grid", description="grid: grid dimensions crossed, random ones sampled; random: all sampled"
     )
     resources: Resources = Field(default_factory=Resources)
-    max_concurrent_trials: int | None = Field(None, ge=1)
-    time_budget_s: float | None = Field(None, gt=0)
+    max_concurrent_trials: int | None = Field(None, ge=1, le=10_000)
+    time_budget_s: float | None = Field(None, gt=0, le=90 * 86_400, description="seconds, at most 90 days")
     max_failures: int = Field(2, ge=0, le=100, description="retries of a failed trial (from its checkpoint)")
 
     _base_config: BaseModel | None = PrivateAttr(None)
@@ -169,10 +172,30 @@ class SweepSpec(BaseModel):
         for name, dimension in self.search_space.items():
             for value in dimension.probe_values():
                 _check_config(benchmark.config_model, {**base, name: value}, f"search_space.{name}")
+        self._check_devices()
         if self.metric is not None and self.metric not in benchmark.workload.metric_names:
             raise ValueError(f"metric: {self.benchmark!r} never reports {self.metric!r}; it reports "
                              f"{sorted(benchmark.workload.metric_names)}")
         return self
+
+    def _check_devices(self) -> None:
+        """A trial sees only the GPUs Ray gives it (``resources.gpu``, renumbered from 0): a CUDA
+        device needs a GPU per trial, and ``cuda:N`` needs N below the GPUs a trial gets."""
+        values = [("params.device", self.params["device"])] if "device" in self.params else []
+        if "device" in self.search_space:
+            values += [("search_space.device", v) for v in self.search_space["device"].probe_values()]
+        gpus = max(1, math.ceil(self.resources.gpu))
+        for where, value in values:
+            match = re.fullmatch(r"cuda(?::(\d+))?", str(value))
+            if str(value) in ("auto", "cpu"):
+                continue
+            if match is None:
+                raise ValueError(f"{where}: device must be auto, cpu, cuda or cuda:N, got {value!r}")
+            if self.resources.gpu <= 0:
+                raise ValueError(f"{where}: {value!r} needs a GPU per trial; set resources.gpu")
+            if match.group(1) is not None and int(match.group(1)) >= gpus:
+                raise ValueError(f"{where}: a trial gets {gpus} GPU(s) (resources.gpu = "
+                                 f"{self.resources.gpu:g}), numbered from 0; {value!r} does not exist")
 
     @property
     def benchmark_entry(self) -> Benchmark:

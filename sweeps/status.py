@@ -21,3 +21,9 @@ TRIAL_STATUS_OF_RUN: dict[str, TrialStatus] = {
     "KILLED": "cancelled",
 }
 """A trial's status from its MLflow run's status."""
+
+DRIVER_EXIT_CODES: dict[SweepOutcomeStatus | str, int] = {
+    "succeeded": 0, "failed": 1, "bad_input": 2, "interrupted": 130,
+}
+"""Exit codes of ``python -m sweeps.driver``: 1 (every trial failed) and 2 (a bad plan,
+unreachable Ray or MLflow) would fail the same way again; any other death is worth a restart."""

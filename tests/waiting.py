@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 
-def wait_for(predicate, timeout_s: float = 120.0, what: str = "condition", interval_s: float = 0.5):
+def wait_for(predicate, timeout_s: float = 300.0, what: str = "condition", interval_s: float = 0.5):
     """``predicate()``'s first truthy value, polled every ``interval_s``; TimeoutError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -49,3 +49,6 @@ class Workload:
     """Parameters a paper figure puts on its x axis, with the axis label."""
     metric_labels: Mapping[str, str] = field(default_factory=dict)
     """Human labels of the headline metrics (figure axes, tables)."""
+    counters: frozenset[str] = frozenset()
+    """Reported bookkeeping counters (e.g. the task index): not results, so tracking logs them
+    neither as metrics nor as charts (``step_metric`` becomes MLflow's step)."""

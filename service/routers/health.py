@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -15,28 +17,34 @@ from service.schemas import Readiness, ReadyCheck
 from service.services import Services
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("dlab.service")
 
 
 def readiness(services: Services) -> Readiness:
-    """Ray's Jobs endpoint answers, MLflow answers, the database takes a write."""
+    """Ray's Jobs endpoint answers, MLflow answers, the database takes a write. The details say
+    only reachable or not: this route needs no token, so addresses, paths and errors go to the
+    server log."""
     checks: dict[str, ReadyCheck] = {}
     try:
         services.drivers.ping()
-        checks["ray"] = ReadyCheck(ok=True, detail=services.drivers.dashboard_url)
+        checks["ray"] = ReadyCheck(ok=True, detail="reachable")
     except ClusterUnavailable as err:
-        checks["ray"] = ReadyCheck(ok=False, detail=str(err))
+        log.warning("readiness: Ray unreachable: %s", err)
+        checks["ray"] = ReadyCheck(ok=False, detail="unreachable")
     try:
         services.mlflow.search_experiments(max_results=1)
-        checks["mlflow"] = ReadyCheck(ok=True, detail=services.settings.tracking_uri)
+        checks["mlflow"] = ReadyCheck(ok=True, detail="reachable")
     except (MlflowException, OSError) as err:
-        checks["mlflow"] = ReadyCheck(ok=False, detail=f"{services.settings.tracking_uri}: {err}")
+        log.warning("readiness: MLflow %s unreachable: %s", services.settings.tracking_uri, err)
+        checks["mlflow"] = ReadyCheck(ok=False, detail="unreachable")
     try:
         with services.sessions() as session:
             session.merge(Heartbeat(id=1, at=utcnow()))
             session.commit()
         checks["database"] = ReadyCheck(ok=True, detail="writable")
     except SQLAlchemyError as err:
-        checks["database"] = ReadyCheck(ok=False, detail=str(err).splitlines()[0])
+        log.warning("readiness: database not writable: %s", err)
+        checks["database"] = ReadyCheck(ok=False, detail="not writable")
     return Readiness(ready=all(c.ok for c in checks.values()), checks=checks)
 
 

@@ -13,12 +13,26 @@ from fastapi.sse import EventSourceResponse
 from service.deps import ServicesDep, Settings, require_token
 from service.events import sweep_events
 from service.links import links
-from service.schemas import SweepCreated, SweepDetail, SweepPage, SweepSummary, TrialInfo
+from service.openapi import SWEEP_LINKS, error_responses
+from service.schemas import DryRun, SweepCreated, SweepDetail, SweepPage, TrialInfo
 from service.spec_body import REQUEST_BODY_DOC, spec_from_request
 from sweeps.report import SweepReport
 from sweeps.status import SweepStatus
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Depends(require_token)],
+                   responses=error_responses(401, 422))
+PER_SWEEP_ERRORS = error_responses(404, 503)
+REPORT_ERRORS = error_responses(404, 409, 503)
+
+
+MAX_OFFSET = 1_000_000_000
+"""Largest listing offset (beyond it the database's integer would overflow)."""
+
+
+async def existing_sweep(sweep_id: str, services: ServicesDep) -> str:
+    """The id of a recorded sweep, else 404 (a dependency, so it answers before a stream starts)."""
+    await run_in_threadpool(services.records.get, sweep_id)
+    return sweep_id
 
 
 class ReportOut(SweepReport):
@@ -27,16 +41,32 @@ class ReportOut(SweepReport):
     figure_urls: list[str]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepCreated,
+# response_model=None: the documented body differs by status (201: SweepCreated; 200: a replay or a dry run)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=None,
              openapi_extra=REQUEST_BODY_DOC,
-             responses={200: {"description": "an Idempotency-Key replay: the sweep submitted before"},
-                        409: {"description": "Idempotency-Key reused with a different spec"},
-                        413: {"description": "body too large"}, 415: {"description": "not JSON/YAML"},
-                        422: {"description": "invalid spec"}, 429: {"description": "too many active sweeps"}})
+             responses={200: {"model": SweepCreated | DryRun,
+                              "description": "an Idempotency-Key replay: the sweep submitted before; "
+                                             "or, with dry_run=true, the resolved trials and cost "
+                                             "estimate (nothing is started)"},
+                        201: {"model": SweepCreated, "links": SWEEP_LINKS,
+                              "description": "submitted: the sweep is queued and its driver starts on Ray",
+                              "headers": {"Location": {"description": "the sweep's URL",
+                                                       "schema": {"type": "string"}}}},
+                        **error_responses(409, 413, 415, 422, 429, 503)})
 async def submit_sweep(request: Request, response: Response, services: ServicesDep,
-                       idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> SweepCreated:
+                       idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+                       dry_run: Annotated[bool, Query(description="check the spec and answer its "
+                                                      "trials and cost estimate; start nothing")] = False,
+                       ) -> SweepCreated | DryRun:
     """Submit a sweep spec (JSON, or YAML with its content type); its driver starts on Ray."""
     spec = await spec_from_request(request)
+    if dry_run:
+        cost = await run_in_threadpool(services.submissions.check, spec)
+        response.status_code = status.HTTP_200_OK
+        return DryRun(name=spec.name, benchmark=spec.benchmark, expected_trials=cost.expected_trials,
+                      trials=cost.trials, max_trial_cost=cost.max_trial_cost, total_cost=cost.total_cost,
+                      trial_budget=services.settings.max_trial_cost,
+                      sweep_budget=services.settings.max_sweep_cost)
     row, created = await run_in_threadpool(services.submissions.submit, spec, idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -47,39 +77,43 @@ async def submit_sweep(request: Request, response: Response, services: ServicesD
 
 
 @router.get("", response_model=SweepPage)
-def list_sweeps(services: ServicesDep,
-                status_filter: Annotated[SweepStatus | None, Query(alias="status")] = None,
-                offset: Annotated[int, Query(ge=0)] = 0,
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> SweepPage:
-    """Sweeps, newest first, optionally filtered by status."""
-    rows, total = services.records.list(status_filter, offset, limit)
-    return SweepPage(items=[SweepSummary.model_validate(row, from_attributes=True) for row in rows],
-                     total=total, offset=offset, limit=limit)
+async def list_sweeps(services: ServicesDep,
+                      status_filter: Annotated[SweepStatus | None, Query(alias="status")] = None,
+                      offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
+    """Sweeps, newest first, optionally filtered by status (from the service's records)."""
+    body = services.records.cached_page(status_filter, offset, limit)
+    if body is None:
+        body = await run_in_threadpool(services.records.page_json, status_filter, offset, limit)
+    return Response(body, media_type="application/json")
 
 
-@router.get("/{sweep_id}", response_model=SweepDetail)
-def get_sweep(sweep_id: str, services: ServicesDep) -> SweepDetail:
-    """Status, trial counts, best trial so far, MLflow ids and links."""
-    row = services.reconciler.current(sweep_id)
-    return services.records.detail(row, services.reconciler.trials(row))
+@router.get("/{sweep_id}", response_model=SweepDetail, responses=PER_SWEEP_ERRORS)
+async def get_sweep(sweep_id: str, services: ServicesDep) -> Response:
+    """Status, trial counts, best trial so far, MLflow ids and links (from the service's records,
+    which the background reconciler keeps current; no Ray or MLflow call on a read)."""
+    body = services.records.cached_detail(sweep_id)
+    if body is None:
+        body = await run_in_threadpool(services.records.detail_json, sweep_id)
+    return Response(body, media_type="application/json")
 
 
-@router.get("/{sweep_id}/trials", response_model=list[TrialInfo])
+@router.get("/{sweep_id}/trials", response_model=list[TrialInfo], responses=PER_SWEEP_ERRORS)
 def get_trials(sweep_id: str, services: ServicesDep) -> list[TrialInfo]:
     """Each trial's config, status and latest metrics."""
     return services.reconciler.trials(services.reconciler.current(sweep_id))
 
 
-@router.get("/{sweep_id}/events", response_class=EventSourceResponse)
-async def watch_sweep(sweep_id: str, services: ServicesDep, settings: Settings):
+@router.get("/{sweep_id}/events", response_class=EventSourceResponse, responses=PER_SWEEP_ERRORS)
+async def watch_sweep(sweep_id: Annotated[str, Depends(existing_sweep)], services: ServicesDep,
+                      settings: Settings):
     """Server-sent events until the sweep ends: sweep_status, trial_started, trial_reported,
     trial_finished, sweep_finished."""
-    await run_in_threadpool(services.records.get, sweep_id)  # 404 before the stream starts
     async for event in sweep_events(services, sweep_id, settings.poll_interval_s):
         yield event
 
 
-@router.get("/{sweep_id}/report", response_model=ReportOut)
+@router.get("/{sweep_id}/report", response_model=ReportOut, responses=REPORT_ERRORS)
 def get_report(sweep_id: str, services: ServicesDep) -> ReportOut:
     """The results table (mean and std over seeds per searched setting) and figure URLs."""
     report = services.reports.report(services.reconciler.current(sweep_id))
@@ -88,7 +122,9 @@ def get_report(sweep_id: str, services: ServicesDep) -> ReportOut:
 
 
 @router.get("/{sweep_id}/report/{figure}.png", response_class=FileResponse,
-            responses={200: {"content": {"image/png": {}}}})
+            responses={200: {"content": {"image/png": {"schema": {"type": "string",
+                                                                   "contentMediaType": "image/png"}}}},
+                       **REPORT_ERRORS})
 def get_figure(sweep_id: str, figure: str, services: ServicesDep) -> FileResponse:
     """A paper-style figure, e.g. ``mean_accuracy_vs_num_segments.png``."""
     path = services.reports.figure(services.reconciler.current(sweep_id), figure)
@@ -96,7 +132,7 @@ def get_figure(sweep_id: str, figure: str, services: ServicesDep) -> FileRespons
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepDetail,
-             responses={409: {"description": "already ended"}})
+             responses={**PER_SWEEP_ERRORS, **error_responses(409)})
 def cancel_sweep(sweep_id: str, services: ServicesDep) -> SweepDetail:
     """Stop the sweep's Ray work; trials finished so far stay in MLflow."""
     row = services.reconciler.cancel(sweep_id)

@@ -36,3 +36,25 @@ def test_mlp_with_context_concatenates_it():
 def test_dendritic_mlp_needs_hidden_layers():
     with pytest.raises(ValueError, match="hidden_sizes"):
         DendriticMLP(4, 2, (), num_segments=1, context_dim=2)
+
+
+@pytest.mark.parametrize("kind", ["dendritic", "sparse_mlp"])
+def test_forward_keeps_exactly_k_winners_before_the_head(kind):
+    """Through the whole forward pass (fused gating + kWTA included), the head sees k = 5% of
+    the last hidden layer's units per sample, in training and in evaluation."""
+    torch.manual_seed(0)
+    if kind == "dendritic":
+        model = DendriticMLP(30, 4, (200, 200), num_segments=3, context_dim=6, kw_percent_on=0.05)
+        head = model.head
+        run = lambda x: model(x, IndexedContext.shared(torch.randn(6)))  # noqa: E731
+    else:
+        model = MLP(30, 4, (200, 200), kw_percent_on=0.05, weight_sparsity=0.5)
+        head = model.net[-1]
+        run = model
+    seen = []
+    head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0]))
+    for train in (True, False):
+        model.train(train)
+        with torch.set_grad_enabled(train):
+            run(torch.randn(16, 30))
+        assert torch.all((seen[-1] != 0).sum(dim=1) == 10)

@@ -80,15 +80,15 @@ def cluster(tmp_path_factory):
     try:
         processes.append(Process(head_command(gcs, dashboard_port, temp_dir, 1, "--num-gpus", "0",
                                               "--node-ip-address", "127.0.0.1"), root / "head.log", RAY_ENV))
-        wait_for_jobs_endpoint(dashboard, 90)
+        wait_for_jobs_endpoint(dashboard, 600)
         worker = start_gpu_worker("worker-1")
         processes.append(Process(
             [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
              "--artifacts-destination", str(root / "mlartifacts"), "--host", "127.0.0.1",
              "--port", str(mlflow_port), "--workers", "1"], root / "mlflow.log"))
         tracking = f"http://127.0.0.1:{mlflow_port}"
-        wait_for(lambda: _ok(f"{tracking}/health"), 120, "the MLflow server")
-        wait_for(lambda: cluster_gpus(f"127.0.0.1:{gcs}") >= 1, 120, "the GPU node to join")
+        wait_for(lambda: _ok(f"{tracking}/health"), 600, "the MLflow server")
+        wait_for(lambda: cluster_gpus(f"127.0.0.1:{gcs}") >= 1, 600, "the GPU node to join")
         api = ApiProcess(root / "api", env={
             "DLAB_RAY_DASHBOARD_URL": dashboard, "MLFLOW_TRACKING_URI": tracking,
             "DLAB_DRIVER_HOME": str(shared), "DLAB_POLL_INTERVAL_S": "0.5"}).start()
@@ -151,7 +151,7 @@ def test_killing_the_gpu_node_mid_sweep_loses_no_finished_trial(cluster):
             reporting = [r for r in runs if r.info.status == "RUNNING" and "mean_accuracy" in r.data.metrics]
             return done if done and reporting else None
 
-        before = wait_for(one_finished_one_mid_trial, 240, "a finished trial and one past its first task")
+        before = wait_for(one_finished_one_mid_trial, 900, "a finished trial and one past its first task")
         cluster["worker"].crash()  # the GPU node dies with the running trial
         cluster["start_gpu_worker"]("worker-2")
         final = list(client.events(created["id"]))[-1][1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
@@ -21,6 +22,7 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     path = tmp_path_factory.mktemp("service-home")
@@ -31,7 +33,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def api(home):
     """``dlab serve`` as a real uvicorn process; its start-up starts the embedded Ray head."""
-    process = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5"}).start()
+    process = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_TRIAL_COST": "1e11"}).start()
     yield process
     process.stop()
 
@@ -48,13 +50,20 @@ def collect_events(client: DlabClient, sweep_id: str) -> list[tuple[str, dict]]:
 
 # --- auth, health, malformed input -------------------------------------------------------
 
+
 def test_health_needs_no_token_but_every_api_route_does(api):
     assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{api.url}/readyz").json()
     assert ready["ready"] and set(ready["checks"]) == {"ray", "mlflow", "database"}
-    routes = [("GET", "/api/v1/sweeps"), ("POST", "/api/v1/sweeps"), ("GET", "/api/v1/sweeps/x"),
-              ("GET", "/api/v1/sweeps/x/trials"), ("GET", "/api/v1/sweeps/x/events"),
-              ("GET", "/api/v1/sweeps/x/report"), ("POST", "/api/v1/sweeps/x/cancel")]
+    routes = [
+        ("GET", "/api/v1/sweeps"),
+        ("POST", "/api/v1/sweeps"),
+        ("GET", "/api/v1/sweeps/x"),
+        ("GET", "/api/v1/sweeps/x/trials"),
+        ("GET", "/api/v1/sweeps/x/events"),
+        ("GET", "/api/v1/sweeps/x/report"),
+        ("POST", "/api/v1/sweeps/x/cancel"),
+    ]
     for method, path in routes:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
             response = httpx.request(method, api.url + path, headers=headers, json=spec("x"))
@@ -74,8 +83,9 @@ def test_malformed_specs_are_422_naming_the_field(api, case, media, body, field)
     if media is None:
         response = httpx.post(f"{api.url}/api/v1/sweeps", json=body, headers=headers)
     else:
-        response = httpx.post(f"{api.url}/api/v1/sweeps", content=body,
-                              headers={**headers, "Content-Type": media})
+        response = httpx.post(
+            f"{api.url}/api/v1/sweeps", content=body, headers={**headers, "Content-Type": media}
+        )
     assert response.status_code == 422, response.text
     messages = " | ".join(item["msg"] for item in response.json()["detail"])
     assert field in messages, messages
@@ -84,16 +94,95 @@ def test_malformed_specs_are_422_naming_the_field(api, case, media, body, field)
 def test_yaml_body_oversized_body_and_unknown_media_type(api, client):
     headers = {"Authorization": f"Bearer {api.token()}"}
     huge = json.dumps({**spec("big"), "description": "x" * 300_000}).encode()
-    too_big = httpx.post(f"{api.url}/api/v1/sweeps", content=huge,
-                         headers={**headers, "Content-Type": "application/json"})
+    too_big = httpx.post(
+        f"{api.url}/api/v1/sweeps", content=huge, headers={**headers, "Content-Type": "application/json"}
+    )
     assert too_big.status_code == 413 and "larger than" in too_big.json()["detail"]
-    xml = httpx.post(f"{api.url}/api/v1/sweeps", content=b"<spec/>",
-                     headers={**headers, "Content-Type": "application/xml"})
+    xml = httpx.post(
+        f"{api.url}/api/v1/sweeps",
+        content=b"<spec/>",
+        headers={**headers, "Content-Type": "application/xml"},
+    )
     assert xml.status_code == 415
     assert client.list()["total"] == 0  # nothing was recorded for rejected bodies
 
 
+def test_bad_requests_keep_the_connection_usable(api):
+    """One keep-alive connection: each bad request gets its 4xx and the next request on the same
+    connection still works (no reset)."""
+    headers = {"Authorization": f"Bearer {api.token()}", "Content-Type": "application/json"}
+    deep = (
+        b'{"name": "d", "benchmark": "permuted_digits", "description": '
+        + b"[" * 50_000
+        + b"]" * 50_000
+        + b"}"
+    )
+    with httpx.Client(base_url=api.url, headers=headers, timeout=120) as http:
+        answers = [
+            http.post("/api/v1/sweeps", content=deep).status_code,
+            http.post("/api/v1/sweeps", content=b'{"num_samples": ' + b"9" * 4000 + b"}").status_code,
+            http.get("/api/v1/sweeps", params={"offset": "9" * 20}).status_code,
+            http.get("/api/v1/sweeps/no-such-sweep/events").status_code,
+            http.post("/api/v1/sweeps", content=b"[" * 10).status_code,
+            http.get("/api/v1/sweeps").status_code,
+        ]
+    assert answers[:5] == [413, 422, 422, 404, 422] or answers[:5] == [422, 422, 422, 404, 422], answers
+    assert answers[5] == 200
+
+
+def test_readyz_and_errors_leak_no_paths_or_addresses(api):
+    ready = httpx.get(f"{api.url}/readyz").json()
+    assert {check["detail"] for check in ready["checks"].values()} <= {"reachable", "writable"}
+    assert "/" not in json.dumps(ready) and "127.0.0.1" not in json.dumps(ready)
+
+
+def test_dry_run_and_submission_checks_name_the_field(api, client):
+    headers = {"Authorization": f"Bearer {api.token()}"}
+    dry = httpx.post(
+        f"{api.url}/api/v1/sweeps", params={"dry_run": "true"}, json=spec("dry"), headers=headers
+    )
+    assert dry.status_code == 200, dry.text
+    body = dry.json()
+    assert body["dry_run"] and body["expected_trials"] == 2 and len(body["trials"]) == 2
+    assert 0 < body["max_trial_cost"] <= body["total_cost"] < body["sweep_budget"]
+    costly = spec("costly", params={"hidden_sizes": [4096, 4096], "epochs": 50})
+    refused = httpx.post(f"{api.url}/api/v1/sweeps", json=costly, headers=headers)
+    assert refused.status_code == 422 and "DLAB_MAX_TRIAL_COST" in refused.json()["detail"][0]["msg"]
+    assert refused.json()["detail"][0]["loc"] == ["body", "params"]
+    wait_for(
+        lambda: (
+            httpx.post(
+                f"{api.url}/api/v1/sweeps",
+                params={"dry_run": "true"},
+                headers=headers,
+                json=spec("cpus", resources={"cpu": 4096}),
+            ).status_code
+            == 422
+        ),
+        120,
+        "the reconciler's first reading of the cluster's resources",
+    )
+    too_many = httpx.post(
+        f"{api.url}/api/v1/sweeps", json=spec("cpus", resources={"cpu": 1000}), headers=headers
+    )
+    assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == [
+        "body",
+        "resources",
+        "cpu",
+    ]
+    no_data = {**spec("nodata"), "benchmark": "permuted_mnist5k"}
+    no_data["benchmark"], no_data["params"] = (
+        "permuted_mnist",
+        {**no_data["params"], "data_dir": "/nonexistent"},
+    )
+    missing = httpx.post(f"{api.url}/api/v1/sweeps", json=no_data, headers=headers)
+    assert missing.status_code == 422, missing.text
+    assert missing.json()["detail"][0]["loc"] == ["body", "params", "data_dir"]
+    assert client.list()["total"] == 0  # nothing was recorded or started
+
+
 # --- the sweep lifecycle ---------------------------------------------------------------------
+
 
 def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
     body = spec("lifecycle", segments=(1, 3))
@@ -111,7 +200,14 @@ def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
     assert "trial_reported" in kinds
     final = events[-1][1]
     assert final["status"] == "succeeded", final
-    assert final["trials"] == {"pending": 0, "running": 0, "done": 2, "failed": 0, "cancelled": 0}
+    assert final["trials"] == {
+        "pending": 0,
+        "running": 0,
+        "done": 2,
+        "failed": 0,
+        "cancelled": 0,
+        "never_started": 0,
+    }
     assert final["best"]["metric"] == "mean_accuracy" and 0 < final["best"]["value"] <= 1
     assert client.list(status="succeeded")["total"] == 1  # the replay made no second sweep
 
@@ -121,7 +217,8 @@ def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
     report = client.report(created["id"])
     assert [row["num_segments"] for row in report["rows"]] == [1, 3]
     figure = f"/api/v1/sweeps/{created['id']}/report/mean_accuracy_vs_num_segments.png"
-    assert report["figure_urls"] == [figure]
+    assert report["figure_urls"] == [figure, f"/api/v1/sweeps/{created['id']}/report/subnetworks.png"]
+    assert report["figures"] == ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]  # relative
     assert client.figure(report["figure_urls"][0]).startswith(b"\x89PNG")
     mlflow = MlflowClient(ServiceSettings(home=home).tracking_uri)
     parent = mlflow.get_run(final["mlflow_parent_run_id"])
@@ -129,8 +226,9 @@ def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
 
 
 def test_cancel_mid_sweep_keeps_finished_trials(api, client, home):
-    body = spec("cancel", segments=(1, 2, 3, 4), max_concurrent_trials=1,
-                params={"num_tasks": 3, "epochs": 3})
+    body = spec(
+        "cancel", segments=(1, 2, 3, 4), max_concurrent_trials=1, params={"num_tasks": 3, "epochs": 3}
+    )
     created = client.submit(body)
     for event, _ in client.events(created["id"]):
         if event == "trial_finished":
@@ -143,9 +241,23 @@ def test_cancel_mid_sweep_keeps_finished_trials(api, client, home):
     assert again.value.status_code == 409
     mlflow = MlflowClient(ServiceSettings(home=home).tracking_uri)
     assert mlflow.get_run(detail["mlflow_parent_run_id"]).info.status == "KILLED"
+    settled = wait_for(
+        lambda: (lambda d: d if d["trials"]["pending"] == d["trials"]["running"] == 0 else None)(
+            client.status(created["id"])
+        ),
+        120,
+        "the cancelled sweep's trials to settle",
+    )
+    assert (
+        settled["trials"]["never_started"] + settled["trials"]["cancelled"] + settled["trials"]["done"] == 4
+    )
     trials = client.trials(created["id"])
     assert any(t["status"] == "done" for t in trials)
-    assert not any(t["status"] == "running" for t in trials)
+    assert not any(t["status"] in ("running", "pending") for t in trials)
+    children = mlflow.search_runs(
+        [detail["mlflow_experiment_id"]], f"tags.`mlflow.parentRunId` = '{detail['mlflow_parent_run_id']}'"
+    )
+    assert children and all(run.info.status in ("FINISHED", "KILLED") for run in children)
     report = client.report(created["id"])
     assert report["trials_finished"] == detail["trials"]["done"]
 
@@ -154,8 +266,11 @@ def test_api_restart_does_not_lose_a_running_sweep(api, home):
     token = api.token()
     first = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5"}, log_path=home / "api-first.log").start()
     with DlabClient(first.url, token) as client:
-        created = client.submit(spec("restart", segments=(1, 2, 3), max_concurrent_trials=1,
-                                     params={"num_tasks": 3, "epochs": 2}))
+        created = client.submit(
+            spec(
+                "restart", segments=(1, 2, 3), max_concurrent_trials=1, params={"num_tasks": 3, "epochs": 2}
+            )
+        )
         wait_for(lambda: client.status(created["id"])["status"] == "running")
     first.stop(kill=True)  # a crash: no shutdown hooks run
     assert running_local_head(ServiceSettings(home=home)) is not None
@@ -168,6 +283,58 @@ def test_api_restart_does_not_lose_a_running_sweep(api, home):
             assert len(client.report(created["id"])["rows"]) == 3
     finally:
         second.stop()
+
+
+def driver_processes(home) -> list[psutil.Process]:
+    """This home's sweep drivers (``python -m sweeps.driver``), found by command line and DLAB_HOME."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "sweeps.driver" in " ".join(process.info["cmdline"] or ()) and process.environ().get(
+                "DLAB_HOME"
+            ) == str(home):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_a_killed_driver_is_restarted_and_the_sweep_completes_losing_nothing(api, home):
+    mlflow = MlflowClient(ServiceSettings(home=home).tracking_uri)
+    with DlabClient(api.url, api.token()) as client:
+        created = client.submit(
+            spec(
+                "driver-kill",
+                segments=(1, 2, 3),
+                max_concurrent_trials=1,
+                params={"num_tasks": 3, "epochs": 3},
+            )
+        )
+
+        def one_trial_finished():
+            detail = client.status(created["id"])
+            if detail["trials"]["done"] >= 1 and detail["status"] == "running":
+                return [t for t in client.trials(created["id"]) if t["status"] == "done"]
+            return None
+
+        finished = wait_for(one_trial_finished, 600, "a finished trial with the sweep still running")
+        before = {t["run_id"]: mlflow.get_run(t["run_id"]) for t in finished}
+        drivers = wait_for(lambda: driver_processes(home), 60, "the driver process")
+        for process in drivers:
+            process.kill()  # kill -9: no shutdown handler runs
+        final = collect_events(client, created["id"])
+    assert final[-1][1]["status"] == "succeeded", final[-1][1]
+    assert final[-1][1]["driver_restarts"] >= 1
+    assert "driver_restarted" in [event for event, _ in final]
+    assert final[-1][1]["trials"]["done"] == 3
+    children = mlflow.search_runs(
+        [final[-1][1]["mlflow_experiment_id"]],
+        f"tags.`mlflow.parentRunId` = '{final[-1][1]['mlflow_parent_run_id']}'",
+    )
+    assert len(children) == 3 and all(run.info.status == "FINISHED" for run in children)
+    for run_id, run in before.items():  # finished before the kill: untouched
+        after = mlflow.get_run(run_id)
+        assert after.info.end_time == run.info.end_time and after.data.metrics == run.data.metrics
 
 
 def test_cli_commands_against_the_service(api, tmp_path, capsys):
@@ -185,15 +352,18 @@ def test_cli_commands_against_the_service(api, tmp_path, capsys):
 
 # --- limits and a dead Ray, through the same app in-process -----------------------------------
 
+
 def test_active_sweep_limit_is_429_and_dead_ray_is_503_with_the_record_kept(home, api):
     head = running_local_head(ServiceSettings(home=home))
-    limited = ServiceSettings(home=home, max_active_sweeps=1, ray_dashboard_url=head.dashboard_url,
-                              api_tokens=["t"])
+    limited = ServiceSettings(
+        home=home, max_active_sweeps=1, ray_dashboard_url=head.dashboard_url, api_tokens=["t"]
+    )
     dead = ServiceSettings(home=home, ray_dashboard_url="http://127.0.0.1:9", api_tokens=["t"])
     auth = {"Authorization": "Bearer t"}
     with DlabClient(api.url, api.token()) as client:
-        running = client.submit(spec("limit", segments=(1, 2, 3), max_concurrent_trials=1,
-                                     params={"num_tasks": 3, "epochs": 2}))
+        running = client.submit(
+            spec("limit", segments=(1, 2, 3), max_concurrent_trials=1, params={"num_tasks": 3, "epochs": 2})
+        )
         with TestClient(create_app(limited)) as app:
             refused = app.post("/api/v1/sweeps", json=spec("second"), headers=auth)
             assert refused.status_code == 429 and "at most 1" in refused.json()["detail"]
@@ -205,6 +375,7 @@ def test_active_sweep_limit_is_429_and_dead_ray_is_503_with_the_record_kept(home
         assert ready.json()["checks"]["mlflow"]["ok"] and ready.json()["checks"]["database"]["ok"]
         failed = app.post("/api/v1/sweeps", json=spec("noray"), headers=auth)
         assert failed.status_code == 503 and "unreachable" in failed.json()["detail"]
+        assert "127.0.0.1" not in failed.text and ":9" not in failed.text
         listed = app.get("/api/v1/sweeps", params={"status": "failed"}, headers=auth).json()
         assert "noray" in {item["name"] for item in listed["items"]}
         assert app.get("/api/v1/sweeps", headers=auth).json()["total"] >= 3  # earlier sweeps kept

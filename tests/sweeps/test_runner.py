@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from sweeps.runner import run_sweep as run_plan
 from sweeps.settings import Settings
 from sweeps.spec import SweepSpec
 from sweeps.tracking import child_runs
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +41,7 @@ def run_sweep(spec: SweepSpec, settings: Settings):
 def _spec(name: str, **changes) -> SweepSpec:
     return SweepSpec.model_validate({
         "name": name, "benchmark": "permuted_digits", "params": TINY_PARAMS,
+        "description": "tiny sweep for the tracking test",
         "search_space": {"num_segments": {"type": "grid", "values": [1, 3]},
                          "seed": {"type": "grid", "values": [0, 1]}},
         **changes,
@@ -61,7 +62,19 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "spec.json" in parent_artifacts
     report_files = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
-    assert "report/mean_accuracy_vs_num_segments.png" in report_files
+    assert {f"report/{name}" for name in (
+        "mean_accuracy_vs_num_segments.png", "mean_accuracy_vs_num_segments.svg", "subnetworks.png",
+        "subnetworks.svg", "subnetworks.json", "report.json", "results.csv")} <= report_files
+    # the parent run explains itself: description, search space with values, results as metrics
+    assert parent.data.tags["mlflow.note.content"].startswith("tiny sweep for the tracking test")
+    assert parent.data.params["search_space"] == "num_segments: grid [1, 3]; seed: grid [0, 1]"
+    assert {"best_mean_accuracy", "mean_accuracy_mean.num_segments_1", "mean_accuracy_std.num_segments_3",
+            "forgetting_mean.num_segments_1",
+            "subnetwork_overlap_mean.num_segments_3"} <= set(parent.data.metrics)
+    curve = client.get_metric_history(parent.info.run_id, "mean_accuracy_mean_vs_num_segments")
+    assert sorted(m.step for m in curve) == [1, 3]
+    assert parent.data.tags["dlab.best_trial"] in {"num_segments=1 seed=0", "num_segments=1 seed=1",
+                                                   "num_segments=3 seed=0", "num_segments=3 seed=1"}
     children = child_runs(client, record.experiment_id, record.parent_run_id)
     assert len(children) == 4
     combos = set()
@@ -69,13 +82,17 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
         assert child.info.status == "FINISHED"
         params = child.data.params
         combos.add((params["num_segments"], params["seed"]))
+        name = f"num_segments={params['num_segments']} seed={params['seed']}"
+        assert child.data.tags["mlflow.runName"] == name
+        assert not {"task", "tasks_seen"} & set(child.data.metrics)  # bookkeeping is not a metric
         assert params["hidden_sizes"] == "[16, 16]"
         history = client.get_metric_history(child.info.run_id, "mean_accuracy")
         assert sorted(m.step for m in history) == [1, 2, 3]  # one point per task, by tasks seen
         assert len(client.get_metric_history(child.info.run_id, "accuracy_task_0")) == 3
         assert child.data.tags["dlab.sweep_id"] == outcome.sweep_id
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-        assert {"accuracy_matrix.json", "results.json"} <= artifacts
+        assert {"accuracy_matrix.json", "accuracy_matrix.png", "subnetworks.json", "subnetworks.png",
+                "results.json"} <= artifacts
         matrix_path = client.download_artifacts(child.info.run_id, "accuracy_matrix.json",
                                                 str(tmp_path / child.info.run_id))
         assert [len(row) for row in json.loads(Path(matrix_path).read_text())] == [1, 2, 3]
@@ -84,7 +101,13 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     assert report.trials_finished == 4
     assert [row["num_segments"] for row in report.rows] == [1, 3]
     assert all(row["count"] == 2 for row in report.rows)
-    assert Path(report.figures[0]).stat().st_size > 1000
+    assert report.figures == ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]
+    assert all(report.path(f).stat().st_size > 1000 for f in report.figures)
+    assert report.path("mean_accuracy_vs_num_segments.svg").exists()
+    assert str(tmp_path) not in report.path("report.json").read_text()  # paths are relative
+    assert [s["setting"] for s in report.subnetworks] == [{"num_segments": 1}, {"num_segments": 3}]
+    layer = report.subnetworks[0]["layers"][0]
+    assert len(layer["overlap"]) == 3 and layer["winners_per_input"] == 4  # k = 25% of 16 units
 
 
 def _finished_children(tracking_uri: str) -> list:
@@ -110,11 +133,11 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
                                "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     try:
-        deadline = time.time() + 240
-        while len(_finished_children(settings.tracking_uri)) < 2:
+        def two_finished():
             assert driver.poll() is None, driver.communicate()[0]
-            assert time.time() < deadline, "sweep did not finish two trials in time"
-            time.sleep(0.5)
+            return len(_finished_children(settings.tracking_uri)) >= 2
+
+        wait_for(two_finished, 900, "two finished trials")
         driver.send_signal(signal.SIGINT)
         output, _ = driver.communicate(timeout=120)
     finally:
@@ -156,7 +179,35 @@ def test_mt10_sweep_reports_success_and_placement_to_mlflow(tmp_path, local_ray)
     (child,) = child_runs(client, record.experiment_id, record.parent_run_id)
     history = client.get_metric_history(child.info.run_id, "success_rate")
     assert len(history) == 2 and all(0 <= m.value <= 1 for m in history)
-    assert {"success_reach-v3", "env_steps", "grad_steps", "mean_return"} <= set(child.data.metrics)
-    assert child.data.metrics["env_steps"] == 600
+    assert {"success_reach-v3", "grad_steps", "mean_return", "subnetwork_overlap"} <= set(child.data.metrics)
+    assert [m.step for m in history] == [300, 600]  # env steps: MLflow's step, not a metric
+    assert not {"env_steps", "evaluation"} & set(child.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"subnetworks.json", "subnetworks.png"} <= artifacts
     assert child.data.tags["dlab.device"] == "cpu" and child.data.tags["dlab.gpu_ids"] == "none"
     assert outcome.report is not None and outcome.report.metric == "success_rate"
+
+
+def test_a_sweep_whose_every_trial_fails_ends_failed_with_the_real_cause(tmp_path, local_ray):
+    from rich.console import Console
+
+    from dlab.sweep_commands import report_table
+
+    spec = SweepSpec.model_validate({
+        "name": "all-fail", "benchmark": "permuted_mnist",
+        "params": {**TINY_PARAMS, "num_tasks": 2, "data_dir": str(tmp_path / "no-mnist-here")},
+        "search_space": {"seed": {"type": "grid", "values": [0, 1]}}, "max_failures": 0,
+    })
+    settings = Settings(home=tmp_path)
+    outcome = run_sweep(spec, settings)
+    assert outcome.status == "failed"
+    assert "MNIST not found" in outcome.error and "\n" not in outcome.error, outcome.error
+    assert outcome.report.trials_finished == 0
+    with open(os.devnull, "w") as sink:
+        Console(file=sink).print(report_table(outcome.report))  # no TypeError with no finished trial
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    parent = client.get_run(record.parent_run_id)
+    assert parent.info.status == "FAILED" and "MNIST not found" in parent.data.tags["dlab.error"]
+    children = child_runs(client, record.experiment_id, record.parent_run_id)
+    assert len(children) == 2 and all(run.info.status == "FAILED" for run in children)

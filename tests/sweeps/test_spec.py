@@ -76,7 +76,8 @@ def test_examples_load_and_translate_to_tune(tmp_path):
     assert param_space(mnist)["dataset"] == "mnist"
     mt10 = load_spec("sweeps/examples/mt10_paper.yaml")
     assert param_space(mt10)["env"] == "MT10" and mt10.resources.gpu == 0.25
-    assert mt10.expected_trials == 9 and mt10.resolved_metric == "success_rate"
+    assert mt10.expected_trials == 20 and mt10.resolved_metric == "success_rate_last10"
+    assert param_space(mt10)["preset"] == "paper"
 
 
 def test_missing_or_malformed_spec_file(tmp_path):

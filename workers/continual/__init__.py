@@ -1,7 +1,9 @@
 """Continual learning on permuted-image task streams (the paper's permuted MNIST).
 
 - :mod:`.config`: :class:`ContinualConfig`, one run's settings
-- :mod:`.datasets`: the image datasets (bundled digits / MNIST 5k, full MNIST from files)
+- :mod:`.presets`: the ``paper`` / ``project`` presets and the paper table's row variants
+- :mod:`.datasets`: the image datasets (bundled digits / MNIST 5k, full MNIST from files,
+  full Fashion-MNIST from the Debian package)
 - :mod:`.tasks`: the permuted-task stream
 - :mod:`.trainer`: :class:`ContinualTrainer` and :func:`train_continual`
 - :mod:`.metrics`: accuracy matrix, backward transfer, forgetting, per-task reports
@@ -21,15 +23,18 @@ CONTINUAL = Workload(
     train=train_continual,
     default_metric="mean_accuracy",
     metric_names=frozenset({"mean_accuracy", "backward_transfer", "forgetting", "train_loss",
-                            "task_time_s", "wall_time_s", "task_inference_accuracy"}),
+                            "task_time_s", "wall_time_s", "task_inference_accuracy",
+                            "subnetwork_overlap"}),
     step_metric="tasks_seen",
+    counters=frozenset({"task"}),
     reports_per_run=lambda config: config.num_tasks,
-    artifacts=("accuracy_matrix",),
+    artifacts=("accuracy_matrix", "subnetworks"),
     figure_axes={"num_segments": "number of dendritic segments per unit",
                  "kw_percent_on": "kWTA activation density (fraction of units on)",
                  "weight_sparsity": "feed-forward weight sparsity (fraction of zero weights)"},
-    metric_labels={"mean_accuracy": "final mean accuracy over tasks",
-                   "forgetting": "average forgetting"},
+    metric_labels={"mean_accuracy": "final mean accuracy (fraction)",
+                   "forgetting": "forgetting (accuracy lost, fraction)",
+                   "subnetwork_overlap": "winner overlap (weighted Jaccard)"},
 )
 
 __all__ = ["CONTINUAL", "ContinualConfig", "ContinualResults", "ContinualTrainer",

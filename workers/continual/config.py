@@ -2,28 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dendrites.config import NetworkConfig, Segments
+from dendrites.config import MAX_LAYERS, NetworkConfig, Segments
+from dendrites.init import InitScheme
 from workers.continual.datasets import DATASETS
+from workers.continual.presets import apply_preset
 from workers.torch_runtime import MAX_SEED
 
 
 class ContinualConfig(NetworkConfig):
     """One permuted-task continual-learning run on a dataset of the registry; the network fields
     (``model``, ``hidden_sizes``, ``num_segments``, ``kw_percent_on``, ...) are
-    :class:`dendrites.config.NetworkConfig`'s."""
+    :class:`dendrites.config.NetworkConfig`'s. A ``preset`` fills the fields left unset
+    (:mod:`workers.continual.presets`); the resolved config shows every value."""
 
-    dataset: str = Field("digits", description="dataset: digits, mnist5k or mnist")
+    preset: Literal["paper", "project"] | None = Field(
+        None, description="fill unset fields from a named preset: paper (Numenta's reference "
+                          "protocol) or project (the field defaults)")
+    variant: Literal["active_dendrites", "online_prototypes", "dendrites_si", "si", "xdg",
+                     "xdg_si", "dendrites_relu", "sparse_only", "mlp"] | None = Field(
+        None, description="a row of the paper's table: sets model, context, consolidation "
+                          "(and kw_percent_on) where not given")
+    model: Literal["dendritic", "mlp", "sparse_mlp", "xdg"] = Field(
+        "dendritic",
+        description="dendritic network; dense ReLU MLP; MLP with kWTA and sparse weights (no "
+                    "dendrites); or XdG (fixed random per-task gating of hidden units, task id given)",
+    )
+    dataset: str = Field("digits", description="dataset: digits, mnist5k, mnist or fashion_mnist")
     data_dir: str | None = Field(None, description="directory holding the dataset files (mnist)")
     download: bool = Field(False, description="download MNIST into data_dir when missing")
     num_tasks: int = Field(10, ge=1, le=1000, description="number of permuted tasks")
-    context: Literal["prototype", "onehot"] = Field(
+    permutation_seed: int = Field(
+        42, ge=0, le=MAX_SEED,
+        description="seed of the task permutations (task 0 is unpermuted), independent of seed")
+    context: Literal["prototype", "onehot", "online_prototype"] = Field(
         "prototype",
-        description="dendritic context: inferred task prototype, or the true task id (oracle)",
+        description="dendritic context: task prototype (nearest at test time), the true task id "
+                    "(oracle), or prototypes clustered online without task boundaries",
     )
+    cluster_pixels: int = Field(256, ge=1, le=65_536,
+                                description="online_prototype: random pixels the clusters use")
+    cluster_alpha: float = Field(0.1, gt=0.0, lt=1.0,
+                                 description="online_prototype: Hotelling T^2 test level")
+    init: InitScheme = Field(
+        "project", description="weight init: project (bound over kept synapses) or modified "
+                               "(Numenta's: also scaled by the input's kWTA density)")
+    context_percent_on: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="context density assumed by the segment init (default: 0.1 with the "
+                    "modified init, else 1)")
+    sparse_head: bool = Field(False, description="output layer with the hidden layers' weight sparsity")
+    layer_input_densities: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
+        None, max_length=MAX_LAYERS + 1,
+        description="input density per layer for the modified init (default: 1, then the "
+                          "kWTA density; 1, 0.5, ... for the modified-init dense MLP)")
+    xdg_keep: float = Field(0.2, gt=0.0, le=1.0,
+                            description="xdg: fraction of hidden units each task keeps")
     num_segments: Segments | None = Field(
         None, ge=1, description="dendritic segments per unit (default: num_tasks)"
     )
@@ -31,6 +68,7 @@ class ContinualConfig(NetworkConfig):
     lr: float = Field(5e-4, gt=0.0, le=10.0, description="Adam learning rate")
     batch_size: int = Field(256, ge=1, le=65_536, description="training batch size, samples")
     eval_batch_size: int = Field(4096, ge=1, le=65_536, description="evaluation batch size, samples")
+    drop_last: bool = Field(False, description="drop each epoch's last partial training batch")
     reset_optimizer: bool = Field(False, description="new Adam state at the start of each task")
     consolidation: Literal["none", "si", "ewc"] = Field(
         "none", description="consolidation regulariser: Synaptic Intelligence or EWC"
@@ -39,13 +77,27 @@ class ContinualConfig(NetworkConfig):
         None, ge=0.0, le=1e9, description="SI c (default 0.1) or EWC lambda (default 100)"
     )
     si_damping: float = Field(0.1, gt=0.0, le=1e3, description="SI damping xi")
+    consolidate_segments: bool = Field(
+        True, description="the consolidation penalty covers dendritic segments too")
+    consolidation_start_task: int = Field(
+        1, ge=1, le=1000, description="first task (0-based) trained with the consolidation penalty")
+    ewc_fisher_samples: int = Field(256, ge=1, le=1_000_000,
+                                    description="EWC: samples for the per-sample empirical Fisher")
     context_dedup: bool = Field(True, description="evaluate segments once per distinct context")
     sparse_segment_updates: bool = Field(
         False,
         description="lazy Adam on winning segments only (faster; needs context_dedup, no consolidation)",
     )
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed (permutations, init, batches)")
+    seed: int = Field(0, ge=0, le=MAX_SEED,
+                      description="random seed (init, batches; not the task permutations)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (data.get("preset") or data.get("variant")) is not None:
+            return apply_preset(data)
+        return data
 
     @field_validator("dataset")
     @classmethod
@@ -65,6 +117,15 @@ class ContinualConfig(NetworkConfig):
     def _segments_default(self) -> ContinualConfig:
         if self.num_segments is None:
             self.num_segments = self.num_tasks
+        if self.context_percent_on is None:
+            self.context_percent_on = 0.1 if self.init == "modified" else 1.0
+        if (self.model == "mlp" and self.init == "modified"
+                and self.layer_input_densities is None):
+            # ModifiedInitStandardMLP (nupic.research pytorch/models/common_models.py): input
+            # density 1 for the first layer, 0.5 after each ReLU layer
+            self.layer_input_densities = [1.0] + [0.5] * len(self.hidden_sizes)
+        if self.model == "xdg" and self.context != "onehot":
+            self.context = "onehot"  # XdG is given the task id
         return self
 
     @model_validator(mode="after")

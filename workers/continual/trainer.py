@@ -23,7 +23,9 @@ from dendrites import (
     SynapticIntelligence,
     dendritic_adam,
 )
+from dendrites.clustering import OnlinePrototypes
 from dendrites.config import build_network
+from dendrites.xdg import XdGMLP
 from workers.continual.config import ContinualConfig
 from workers.continual.datasets import Dataset, load_dataset
 from workers.continual.metrics import (
@@ -33,6 +35,7 @@ from workers.continual.metrics import (
     forgetting,
     mean_accuracy,
 )
+from workers.continual.subnetworks import subnetwork_metrics
 from workers.continual.tasks import PermutedTaskStream
 from workers.torch_runtime import resolve_device, seed_everything
 from workers.workload import ProgressFn, ReportFn
@@ -40,20 +43,29 @@ from workers.workload import ProgressFn, ReportFn
 
 def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn.Module:
     """The network a config asks for (context: the input-sized prototype, or the task one-hot)."""
-    context_dim = input_dim if config.context == "prototype" else config.num_tasks
-    return build_network(config, input_dim, num_classes, context_dim,
+    context_dim = {"prototype": input_dim, "onehot": config.num_tasks,
+                   "online_prototype": min(config.cluster_pixels, input_dim)}[config.context]
+    options = dict(init=config.init, sparse_head=config.sparse_head,
+                   layer_input_densities=config.layer_input_densities)
+    if config.model == "xdg":
+        return XdGMLP(input_dim, num_classes, config.hidden_sizes, config.num_tasks,
+                      keep=config.xdg_keep, seed=config.seed)
+    return build_network(config, input_dim, num_classes, context_dim, network_options=options,
                          context_dedup=config.context_dedup,
-                         sparse_segment_updates=config.sparse_segment_updates)
+                         sparse_segment_updates=config.sparse_segment_updates,
+                         context_percent_on=config.context_percent_on)
 
 
 def build_consolidation(config: ContinualConfig, model: nn.Module) -> Consolidation | None:
-    """The consolidation regulariser a config asks for, if any."""
+    """The consolidation regulariser a config asks for, if any (without the dendritic segments
+    unless ``consolidate_segments``)."""
+    exclude = () if config.consolidate_segments else ("segments",)
     if config.consolidation == "si":
         strength = 0.1 if config.consolidation_strength is None else config.consolidation_strength
-        return SynapticIntelligence(model, strength, config.si_damping)
+        return SynapticIntelligence(model, strength, config.si_damping, exclude=exclude)
     if config.consolidation == "ewc":
         strength = 100.0 if config.consolidation_strength is None else config.consolidation_strength
-        return EWC(model, strength)
+        return EWC(model, strength, exclude=exclude, max_samples=config.ewc_fisher_samples)
     return None
 
 
@@ -65,11 +77,13 @@ class ContinualTrainer:
         self.device = resolve_device(config.device)
         seed_everything(config.seed)
         dataset = dataset or load_dataset(config.dataset, config.data_dir, config.download)
-        self.stream = PermutedTaskStream(dataset, config.num_tasks, config.seed)
+        self.stream = PermutedTaskStream(dataset, config.num_tasks, config.permutation_seed)
         self.model = build_model(config, dataset.input_dim, dataset.num_classes).to(self.device)
         self.optimizer = self._new_optimizer()
         self.consolidation = build_consolidation(config, self.model)
         self.prototypes = PrototypeContext()
+        self.clusters = OnlinePrototypes(dataset.input_dim, config.cluster_pixels,
+                                         config.cluster_alpha, seed=config.seed)
         self.batch_generator = torch.Generator().manual_seed(config.seed)
         self.accuracy_matrix: list[list[float]] = []
         self.reports: list[TaskReport] = []
@@ -78,7 +92,7 @@ class ContinualTrainer:
 
     @property
     def uses_context(self) -> bool:
-        return self.config.model == "dendritic"
+        return self.config.model in ("dendritic", "xdg")
 
     def _new_optimizer(self):
         return dendritic_adam(self.model, lr=self.config.lr)
@@ -93,6 +107,8 @@ class ContinualTrainer:
             return None
         if self.config.context == "prototype":
             return self.prototypes.training_context(task)
+        if self.config.context == "online_prototype":
+            return None  # chosen per batch by the clusters
         return IndexedContext.shared(torch.eye(self.config.num_tasks, device=self.device)[task])
 
     def _evaluation_context(self, x: torch.Tensor, task: int) -> IndexedContext | None:
@@ -100,11 +116,16 @@ class ContinualTrainer:
             return None
         if self.config.context == "prototype":
             return self.prototypes.inference_context(x)
+        if self.config.context == "online_prototype":
+            return self.clusters.inference_context(x)
         return self._training_context(task)
 
     def _batches(self, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
         order = torch.randperm(len(x), generator=self.batch_generator).to(self.device)
-        for start in range(0, len(x), self.config.batch_size):
+        stop = len(x)
+        if self.config.drop_last and len(x) >= self.config.batch_size:
+            stop -= len(x) % self.config.batch_size  # the reference's drop_last=True
+        for start in range(0, stop, self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
             yield x[idx], y[idx]
 
@@ -113,6 +134,7 @@ class ContinualTrainer:
         x, y = (t.to(self.device) for t in self.stream.train_split(task))
         if self.uses_context and self.config.context == "prototype":
             self.prototypes.add_task(x)
+        penalised = self.consolidation is not None and task >= self.config.consolidation_start_task
         if self.config.reset_optimizer and task > 0:
             self.optimizer = self._new_optimizer()
         context = self._training_context(task)
@@ -121,8 +143,10 @@ class ContinualTrainer:
         for _ in range(self.config.epochs):
             total, count = 0.0, 0
             for xb, yb in self._batches(x, y):
+                if self.config.context == "online_prototype" and self.uses_context:
+                    context = self.clusters.training_context(xb, task)
                 loss = F.cross_entropy(self.model(xb, self._model_context(context, len(xb))), yb)
-                if self.consolidation is not None:
+                if penalised:
                     loss = loss + self.consolidation.penalty()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -143,8 +167,10 @@ class ContinualTrainer:
 
     def _fisher_batches(self, x: torch.Tensor, y: torch.Tensor, context: IndexedContext | None):
         for xb, yb in self._batches(x, y):
-            yield lambda xb=xb, yb=yb: F.cross_entropy(
-                self.model(xb, self._model_context(context, len(xb))), yb
+            if self.config.context == "online_prototype" and self.uses_context:
+                context = self.clusters.inference_context(xb)
+            yield lambda xb=xb, yb=yb, context=context: F.cross_entropy(
+                self.model(xb, self._model_context(context, len(xb))), yb, reduction="none"
             )
 
     @torch.no_grad()
@@ -163,9 +189,12 @@ class ContinualTrainer:
                 correct += (logits.argmax(dim=1) == y).sum().item()
                 if context is not None and self.config.context == "prototype":
                     inferred_right += (context.index == task).sum().item()
+                elif context is not None and self.config.context == "online_prototype":
+                    founded_in = torch.tensor(self.clusters.tasks, device=context.index.device)
+                    inferred_right += (founded_in[context.index] == task).sum().item()
                 total += len(x)
             accuracies.append(correct / len(x_all))
-        uses_prototypes = self.uses_context and self.config.context == "prototype"
+        uses_prototypes = self.uses_context and self.config.context != "onehot"
         return accuracies, (inferred_right / total if uses_prototypes else None)
 
     def step(self, progress: ProgressFn | None = None) -> TaskReport:
@@ -203,7 +232,9 @@ class ContinualTrainer:
         )
 
     def steps_per_task(self) -> int:
-        batches = -(-len(self.stream.dataset.train_y) // self.config.batch_size)
+        samples = len(self.stream.dataset.train_y)
+        batches = (max(samples // self.config.batch_size, 1) if self.config.drop_last
+                   else -(-samples // self.config.batch_size))
         return batches * self.config.epochs
 
     def state_dict(self) -> dict:
@@ -214,6 +245,7 @@ class ContinualTrainer:
             "optimizer": self.optimizer.state_dict(),
             "consolidation": self.consolidation.state_dict() if self.consolidation else None,
             "prototypes": self.prototypes.state_dict(),
+            "clusters": self.clusters.state_dict(),
             "batch_generator": self.batch_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "accuracy_matrix": self.accuracy_matrix,
@@ -231,6 +263,7 @@ class ContinualTrainer:
         if self.consolidation is not None:
             self.consolidation.load_state_dict(state["consolidation"])
         self.prototypes.load_state_dict(state["prototypes"])
+        self.clusters.load_state_dict(state["clusters"])
         self.batch_generator.set_state(state["batch_generator"])
         torch.set_rng_state(state["torch_rng"])
         self.accuracy_matrix = state["accuracy_matrix"]
@@ -252,5 +285,7 @@ def train_continual(config: ContinualConfig, report: ReportFn | None = None,
         if report is not None:
             metrics = {**task_report.metrics(),
                        "accuracy_matrix": [list(row) for row in trainer.accuracy_matrix]}
+            if trainer.finished:  # the subnetwork analysis of the trained model (issue 12)
+                metrics.update(subnetwork_metrics(trainer))
             report(metrics, trainer.state_dict)
     return trainer.results()

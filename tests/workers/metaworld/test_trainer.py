@@ -1,10 +1,13 @@
-"""Meta-World multi-task SAC: MT10 end to end on CPU (dendritic and MLP), checkpoint/restore,
-sweep registration, and (slow) learning on reach-v3."""
+"""Meta-World multi-task SAC: MT10 end to end on CPU (dendritic and MLP), fixed goals, the paper
+preset, time-limit handling, checkpoint/restore with every RNG, sweep registration, and (slow)
+learning on reach-v3. Learning itself is checked fast in ``test_learning.py``."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,8 @@ import torch
 from dlab.cli import main as dlab_main
 from sweeps.spec import SweepSpec
 from workers.metaworld import MTSACConfig, MTSACTrainer, make_envs, task_names, train_mtsac
+from workers.metaworld.config import PAPER_PRESET
+from workers.metaworld.networks import QNetwork, TanhGaussianActor
 
 
 def train(values: dict, report=None, resume_state=None):
@@ -26,10 +31,16 @@ METRIC_KEYS = {"env_steps", "grad_steps", "success_rate", "mean_return", "wall_t
 
 @pytest.mark.parametrize("model", ["dendritic", "mlp"])
 def test_mt10_end_to_end_every_task_steps_learns_and_evaluates(model):
-    trainer = MTSACTrainer(MTSACConfig(**{**SMOKE, "model": model}))
+    trainer = MTSACTrainer(MTSACConfig(**{**SMOKE, "model": model, "fixed_goals": True}))
     try:
         reports = trainer.run()
         tasks = np.bincount(trainer.replay.tasks[:trainer.replay.size], minlength=10)
+        # fixed goals: every reset of every env shows the same goal (last 3 obs entries), and
+        # evaluation uses the training goals
+        goals = [trainer.envs.reset()[0][:, -3:] for _ in range(2)] + [trainer.eval_envs.reset()[0][:, -3:]]
+        assert np.allclose(goals[0], goals[1]) and np.allclose(goals[0], goals[2])
+        assert len({tuple(g) for g in goals[0].round(4)}) > 1
+        assert trainer.envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
     finally:
         trainer.close()
     assert [r.env_steps for r in reports] == [1000, 2000]
@@ -41,6 +52,7 @@ def test_mt10_end_to_end_every_task_steps_learns_and_evaluates(model):
     assert {f"success_{name}" for name in task_names(MTSACConfig(**SMOKE))} <= set(metrics)
     assert all(math.isfinite(v) for v in metrics.values())
     assert 0.0 <= final.success_rate <= 1.0
+    assert final.success_rate_last10 == pytest.approx(np.mean([r.success_rate for r in reports]))
 
 
 def test_checkpoint_restore_continues_from_the_same_step():
@@ -48,6 +60,9 @@ def test_checkpoint_restore_continues_from_the_same_step():
     saved = {}
     train(config, lambda metrics, checkpoint: saved.update(state=checkpoint(), grad=metrics["grad_steps"]))
     assert saved["state"]["counters"]["env_steps"] == 1000
+    rng = saved["state"]["rng"]
+    assert {"python", "numpy", "torch", "envs", "action_space"} <= set(rng)
+    assert len(rng["envs"]) == 10  # each sub-env's RNGs (Meta-World's CheckpointWrapper)
     restored = MTSACTrainer(MTSACConfig(**{**config, "total_steps": 2000}))
     restored.load_state_dict(saved["state"])
     for name, tensor in restored.agent.state_dict().items():
@@ -58,6 +73,42 @@ def test_checkpoint_restore_continues_from_the_same_step():
     assert [r.env_steps for r in reports] == [2000]
     assert reports[0].grad_steps == saved["grad"] + 1000 * SMOKE["updates_per_step"]
     assert reports[0].evaluation == 2
+
+
+def test_paper_preset_resolves_to_the_reference_settings(capsys):
+    """``preset="paper"`` fills unset fields with Numenta's MT10 settings; given values win; the
+    CLI prints the resolved config. Parameter counts match the reference networks (dense count,
+    nupic.embodied dendritic policy/Q: 8,257,208 / 8,248,801; garage MLPs: 8,005,208 / 7,996,801)."""
+    paper = MTSACConfig(preset="paper")
+    assert paper.model_dump(include=set(PAPER_PRESET)) == PAPER_PRESET
+    assert paper.hidden_sizes == [2800, 2800] and paper.dendritic_layers == [1]
+    assert paper.batch_size == 2560 and paper.update_every * paper.updates_per_step == 250
+    assert MTSACConfig(preset="paper", batch_size=256).batch_size == 256
+    counts = {}
+    for model in ("dendritic", "mlp"):
+        config = MTSACConfig(preset="paper", model=model)
+        counts[model] = [sum(p.numel() for p in net.parameters())
+                         for net in (TanhGaussianActor(config, 39, 4, 10), QNetwork(config, 39, 4, 10))]
+    assert counts == {"dendritic": [8_257_208, 8_248_801], "mlp": [8_005_208, 7_996_801]}
+    assert dlab_main(["run", "mt10", "--preset", "paper", "--model", "mlp", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"] == "mlp" and printed["hidden_sizes"] == [2800, 2800]
+    assert printed["fixed_goals"] and printed["update_every"] == 5000
+
+
+def test_single_task_envs_autoreset_in_the_same_step():
+    """No final -> reset transition: the step that ends an episode returns its final obs in
+    ``final_obs`` (gymnasium's default next-step autoreset would make the next step a fake one)."""
+    envs, _ = make_envs(MTSACConfig(env="reach-v3", num_envs=2, max_episode_steps=3), seed=0)
+    try:
+        assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+        envs.reset(seed=0)
+        for _ in range(2):
+            envs.step(envs.action_space.sample())
+        *_, truncated, infos = envs.step(envs.action_space.sample())
+        assert truncated.all() and infos["_final_obs"].all()
+    finally:
+        envs.close()
 
 
 def test_mt10_is_a_sweep_benchmark_with_validated_params():

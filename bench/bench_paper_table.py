@@ -1,0 +1,145 @@
+"""The README's reproduction table: every row of the Active Dendrites permuted-MNIST table run with
+the ``paper`` preset on full-size permuted Fashion-MNIST (10 tasks by default), beside the
+paper's numbers (on MNIST: not the same data).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_paper_table.py            # run what is missing
+    .venv/bin/python bench/bench_paper_table.py --table                      # print the table only
+
+Each run is ``train_continual(ContinualConfig(preset="paper", ...))`` in a fresh subprocess (one
+at a time, one thread), so a run picks up the code as it is when it starts. Runs go in priority
+order (Active Dendrites and the dense MLP seed 0, one seed of every other row, then more seeds)
+and each finished run is appended to ``--out`` at once, so an interrupted bench keeps what it
+measured; rerunning skips the runs already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# label, the config's ``variant`` (workers/continual/presets.py VARIANTS), and the paper's final
+# mean accuracy on permuted MNIST at 10 tasks (htmpapers figures.ipynb, see
+# /work/notes/ref_continual.md Q8; SI, XdG and SI+XdG there are hard-coded curves, not runs of
+# Numenta's code).
+ROWS: dict[str, tuple[str, str, float]] = {
+    "dendrites": ("Active Dendrites (prototype context)", "active_dendrites", 0.9455),
+    "mlp": ("Dense MLP (3-layer)", "mlp", 0.8203),
+    "sparse_mlp": ("kWTA + sparse weights, no dendrites", "sparse_only", 0.9133),
+    "dendrites_relu": ("Dendrites, ReLU instead of kWTA", "dendrites_relu", 0.8285),
+    "online": ("Dendrites, online prototypes (no task boundaries)", "online_prototypes", 0.9432),
+    "xdg": ("XdG (task id given; not Numenta code)", "xdg", 0.972),
+    "dendrites_si": ("Active Dendrites + SI", "dendrites_si", 0.9723),
+    "si": ("SI alone (dense MLP)", "si", 0.971),
+    "xdg_si": ("SI + XdG (not Numenta code)", "xdg_si", 0.9795),
+}
+PRIORITY = [("dendrites", 0), ("mlp", 0), ("sparse_mlp", 0), ("dendrites_relu", 0), ("online", 0),
+            ("xdg", 0), ("dendrites_si", 0), ("si", 0), ("xdg_si", 0), ("dendrites", 1),
+            ("mlp", 1), ("dendrites", 2), ("mlp", 2)]
+DEFAULT_OUT = Path(__file__).parent / "results" / "paper_table.json"
+
+
+def run_one(row: str, seed: int, dataset: str, num_tasks: int) -> dict[str, Any]:
+    """One run in this process; the summary the table needs."""
+    import torch
+
+    from workers.continual import ContinualConfig, train_continual
+
+    torch.set_num_threads(1)
+    config = ContinualConfig(preset="paper", dataset=dataset, num_tasks=num_tasks, seed=seed,
+                             device="cpu", variant=ROWS[row][1])
+    progress = DEFAULT_OUT.parent / "progress" / f"{row}_seed{seed}.jsonl"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text("")
+
+    def log_task(metrics: dict[str, Any], _checkpoint) -> None:  # per-task lines while it runs
+        with progress.open("a") as f:
+            f.write(json.dumps({k: metrics[k] for k in ("task", "mean_accuracy", "forgetting",
+                                                         "wall_time_s")}) + "\n")
+
+    started = time.perf_counter()
+    results = train_continual(config, log_task)
+    return {"row": row, "seed": seed, "final_mean_accuracy": results.final_mean_accuracy,
+            "forgetting": results.forgetting, "backward_transfer": results.backward_transfer,
+            "task_inference_accuracy": results.task_inference_accuracy,
+            "wall_time_s": time.perf_counter() - started,
+            "accuracy_matrix": results.accuracy_matrix, "config": results.config}
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def table(runs: list[dict[str, Any]], num_tasks: int, progress_dir: Path) -> str:
+    """The Markdown table: one line per row, measured means beside the paper's MNIST number."""
+    lines = [f"| Row | seeds | final mean acc. (Fashion-MNIST, {num_tasks} tasks) | forgetting | "
+             "task inference | wall time / run | paper, MNIST 10 tasks |",
+             "|---|---|---|---|---|---|---|"]
+    partial = []
+    for row, (label, _, paper) in ROWS.items():
+        done = [r for r in runs if r["row"] == row]
+        unfinished = False
+        for path in sorted(progress_dir.glob(f"{row}_seed*.jsonl")):
+            seed = int(path.stem.rsplit("seed", 1)[1])
+            entries = [json.loads(line) for line in path.read_text().splitlines() if line]
+            if entries and not any(r["seed"] == seed for r in done):
+                last, unfinished = entries[-1], True
+                partial.append(f"- {label}, seed {seed}: unfinished; after task {last['task']} of "
+                               f"{num_tasks}: mean accuracy {last['mean_accuracy']:.3f}, "
+                               f"forgetting {last['forgetting']:.3f}, "
+                               f"{last['wall_time_s'] / 60:.0f} min")
+        inference = [r["task_inference_accuracy"] for r in done
+                     if r["task_inference_accuracy"] is not None]
+        wall = f"{statistics.mean(r['wall_time_s'] for r in done) / 60:.0f} min" if done else "-"
+        lines.append(
+            f"| {label} | {len(done) or ('unfinished' if unfinished else 'not run')} | "
+            f"{_mean_std([r['final_mean_accuracy'] for r in done])} | "
+            f"{_mean_std([r['forgetting'] for r in done])} | {_mean_std(inference)} | {wall} | "
+            f"{paper:.3f} |")
+    return "\n".join(lines + (["", *partial] if partial else []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--num-tasks", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--table", action="store_true", help="print the table from --out only")
+    parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.dataset, args.num_tasks)))
+        return
+    runs = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
+    if not args.table:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        for row, seed in PRIORITY:
+            if any(r["row"] == row and r["seed"] == seed for r in runs):
+                continue
+            print(f"running {row} seed {seed} ...", flush=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", row, str(seed), "--dataset", args.dataset,
+                 "--num-tasks", str(args.num_tasks)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"  failed:\n{proc.stderr[-2000:]}", flush=True)
+                continue
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            args.out.write_text(json.dumps({"dataset": args.dataset, "num_tasks": args.num_tasks,
+                                            "runs": runs}, indent=1))
+            print(f"  {runs[-1]['final_mean_accuracy']:.4f} in {runs[-1]['wall_time_s']:.0f}s",
+                  flush=True)
+    print(table(runs, args.num_tasks, DEFAULT_OUT.parent / "progress"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""MT10 learning on CPU, dendritic vs MLP: the paper preset shrunk to CPU size (2 x 400 hidden,
+batch 256, 300K env steps, 2 stochastic eval episodes per task every 25K steps), one JSON line
+per evaluation under ``bench/out/mt10_cpu/``, then one figure of mean and per-task success for
+both arms.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/mt10_cpu_curves.py run --model dendritic --seed 0
+    OMP_NUM_THREADS=1 .venv/bin/python bench/mt10_cpu_curves.py run --model mlp --seed 0
+    .venv/bin/python bench/mt10_cpu_curves.py plot     # -> docs/mt10_cpu_curves.png
+
+Everything not overridden below is ``preset="paper"`` (fixed goals, epochs of 500 steps x 10
+tasks then updates, stochastic evaluation, success at any step, no random warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from workers.metaworld import MTSACConfig, train_mtsac
+
+OUT = Path("bench/out/mt10_cpu")
+FIGURE = Path("docs/mt10_cpu_curves.png")
+CPU_OVERRIDES = {"hidden_sizes": [400, 400], "batch_size": 256, "total_steps": 300_000,
+                 "eval_every": 25_000, "eval_episodes": 2, "buffer_size": 300_000, "device": "cpu"}
+
+
+def run(model: str, seed: int) -> None:
+    """Train one arm, appending each evaluation's metrics to ``OUT/<model>_s<seed>.jsonl``."""
+    torch.set_num_threads(1)
+    config = MTSACConfig(preset="paper", model=model, seed=seed, **CPU_OVERRIDES)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / f"{model}_s{seed}.jsonl"
+    log.write_text(json.dumps({"config": config.model_dump(mode="json")}) + "\n")
+
+    def on_eval(metrics: dict, _checkpoint) -> None:
+        with log.open("a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+
+    train_mtsac(config, on_eval)
+
+
+def plot() -> None:
+    """Mean success (left) and per-task success (right, one panel per arm) from the logs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {}
+    for log in sorted(OUT.glob("*.jsonl")):
+        lines = [json.loads(line) for line in log.read_text().splitlines()[1:]]
+        if lines:
+            runs[log.stem] = lines
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    for name, rows in runs.items():
+        steps = [r["env_steps"] / 1e3 for r in rows]
+        axes[0].plot(steps, [r["success_rate"] for r in rows], marker="o", ms=3,
+                     label=f"{name} (to {rows[-1]['env_steps'] // 1000}K steps, "
+                           f"last-10 mean {rows[-1]['success_rate_last10']:.2f})")
+    axes[0].set(title="MT10 mean success (2 stochastic episodes per task per eval)",
+                xlabel="env steps (K, all 10 tasks)", ylabel="success rate", ylim=(-0.02, 1.02))
+    axes[0].legend(fontsize=8)
+    for axis, model in zip(axes[1:], ("dendritic", "mlp"), strict=True):
+        rows = next((r for n, r in runs.items() if n.startswith(model)), None)
+        if rows is None:
+            continue
+        steps = [r["env_steps"] / 1e3 for r in rows]
+        for task in [k for k in rows[0] if k.startswith("success_") and k.endswith("-v3")]:
+            axis.plot(steps, [r[task] for r in rows], marker="o", ms=3, label=task.removeprefix("success_"))
+        axis.set(title=f"{model}: per-task success", xlabel="env steps (K)", ylim=(-0.02, 1.02))
+        axis.legend(fontsize=6, ncol=2)
+    fig.suptitle("MT10 on CPU: paper preset at 2 x 400 hidden, batch 256, one seed per arm")
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=110)
+    print(f"wrote {FIGURE}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run")
+    one.add_argument("--model", choices=["dendritic", "mlp"], required=True)
+    one.add_argument("--seed", type=int, default=0)
+    sub.add_parser("plot")
+    args = parser.parse_args()
+    run(args.model, args.seed) if args.command == "run" else plot()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Prototype contexts found online, without task boundaries (the paper's "prototype inferred while
+training"), after Numenta's clustering mode of ``PrototypeContext`` (nupic.research HEAD,
+``frameworks/dendrites/mixins/prototype_context.py`` with ``construct=True``; audited in
+/work/notes/ref_continual.md, "Online prototype").
+
+Everything works on a fixed random subset of ``num_pixels`` input dimensions (256 in the
+reference), which is also the context the dendrites see. Each training batch is compared with
+the stored clusters in creation order by a two-sample Hotelling T^2 test against the cluster's
+exemplars; it joins the **first** cluster the test does not reject at level ``alpha`` (0.1), or
+founds a new one. At test time a sample's context is its nearest prototype (Euclidean).
+"""
+
+from __future__ import annotations
+
+import torch
+from scipy.stats import f as f_distribution
+
+from dendrites.context import IndexedContext
+
+
+def hotelling_same_mean(a: torch.Tensor, b: torch.Tensor, alpha: float) -> bool:
+    """Whether a two-sample Hotelling T^2 test at level ``alpha`` keeps "same mean" for the rows
+    of ``a`` and ``b`` (float64, pooled unbiased covariance, pseudo-inverse)."""
+    a, b = a.double(), b.double()
+    n1, n2, p = a.shape[0], b.shape[0], a.shape[1]
+    n = n1 + n2
+    if n - p - 1 <= 0 or n1 < 2 or n2 < 2:
+        raise ValueError(f"Hotelling T^2 needs n1 + n2 > p + 1 (got {n1} + {n2}, p = {p})")
+    diff = a.mean(0) - b.mean(0)
+    pooled = ((n1 - 1) * torch.cov(a.T) + (n2 - 1) * torch.cov(b.T)) / (n - 2)
+    t2 = (n1 * n2 / n) * (diff @ torch.linalg.pinv(pooled) @ diff).item()
+    statistic = (n - p - 1) / (p * (n - 2)) * t2
+    return float(f_distribution.cdf(statistic, p, n - p - 1)) < 1.0 - alpha
+
+
+def _same_mean_or_untestable(a: torch.Tensor, b: torch.Tensor, alpha: float) -> bool:
+    """:func:`hotelling_same_mean`, False when the samples are too few for the test."""
+    try:
+        return hotelling_same_mean(a, b, alpha)
+    except ValueError:
+        return False
+
+
+class OnlinePrototypes:
+    """Clusters of training batches over a random pixel subset; their means are the contexts."""
+
+    def __init__(self, input_dim: int, num_pixels: int = 256, alpha: float = 0.1,
+                 memory: int = 256, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        num_pixels = min(num_pixels, input_dim)
+        self.pixels = torch.randperm(input_dim, generator=self.generator)[:num_pixels].sort().values
+        self.alpha, self.memory = alpha, memory
+        self.prototypes: list[torch.Tensor] = []
+        self.counts: list[int] = []
+        self.exemplars: list[torch.Tensor] = []
+        self.tasks: list[int] = []  # the task being trained when each cluster was founded
+
+    def __len__(self) -> int:
+        return len(self.prototypes)
+
+    def _sample(self, rows: torch.Tensor, k: int) -> torch.Tensor:
+        return rows[torch.randperm(len(rows), generator=self.generator)[:k].to(rows.device)]
+
+    def assign(self, inputs: torch.Tensor, task: int = -1) -> int:
+        """Put a training batch in the first cluster whose exemplars it matches (updating its
+        prototype and exemplars), or found a new cluster; return the cluster's index."""
+        batch = inputs[:, self.pixels.to(inputs.device)].float()
+        if len(batch) < 2 and self.prototypes:  # no test possible: nearest prototype, unchanged
+            return int(self.infer_cluster(inputs)[0])
+        for index, exemplars in enumerate(self.exemplars):
+            if _same_mean_or_untestable(exemplars, batch, self.alpha):
+                n_c, n_b = self.counts[index], len(batch)
+                self.prototypes[index] = (n_c * self.prototypes[index] + n_b * batch.mean(0)) / (n_c + n_b)
+                self.counts[index] = n_c + n_b
+                keep_old = int(self.memory * n_c / (n_c + n_b))
+                keep_new = int(self.memory * n_b / (n_c + n_b))
+                self.exemplars[index] = torch.cat([self._sample(exemplars, keep_old),
+                                                   self._sample(batch, keep_new)])
+                return index
+        return self._found(batch, task)
+
+    def _found(self, batch: torch.Tensor, task: int) -> int:
+        self.prototypes.append(batch.mean(0))
+        self.counts.append(len(batch))
+        self.exemplars.append(batch[: self.memory].clone())
+        self.tasks.append(task)
+        return len(self.prototypes) - 1
+
+    def training_context(self, inputs: torch.Tensor, task: int = -1) -> IndexedContext:
+        """Assign the batch (see :meth:`assign`); its cluster's prototype, shared by the batch."""
+        return IndexedContext.shared(self.prototypes[self.assign(inputs, task)])
+
+    @property
+    def vectors(self) -> torch.Tensor:
+        return torch.stack(self.prototypes)
+
+    def infer_cluster(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest prototype for every row of ``inputs``."""
+        batch = inputs[:, self.pixels.to(inputs.device)].float()
+        return torch.cdist(batch, self.vectors.to(batch.device)).argmin(dim=1)
+
+    def inference_context(self, inputs: torch.Tensor) -> IndexedContext:
+        """Each sample's nearest prototype, in indexed form."""
+        return IndexedContext(self.vectors.to(inputs.device), self.infer_cluster(inputs))
+
+    def state_dict(self) -> dict:
+        return {"pixels": self.pixels, "prototypes": list(self.prototypes),
+                "counts": list(self.counts), "exemplars": list(self.exemplars),
+                "tasks": list(self.tasks), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pixels = state["pixels"]
+        self.prototypes, self.counts = list(state["prototypes"]), list(state["counts"])
+        self.exemplars, self.tasks = list(state["exemplars"]), list(state["tasks"])
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,17 @@
+"""The rich console every ``dlab`` command prints with: the terminal's width on a terminal; when
+piped or captured (CI logs, ``make demo | tee``) wide and without soft wrapping, so paths and
+table rows are never folded at 80 columns."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+PIPED_WIDTH = 200
+
+
+def make_console() -> Console:
+    """A console for a command's output."""
+    console = Console()
+    if console.is_terminal:
+        return console
+    return Console(width=PIPED_WIDTH, soft_wrap=True)

@@ -1,0 +1,99 @@
+"""What a sweep will cost before it runs: each trial's resolved config and an estimate of its
+size, in parameter-sample passes (a forward and backward pass of one sample through one
+parameter counts 1):
+
+- continual learning: network parameters x training samples per task x epochs x tasks;
+- Meta-World SAC: (actor + two critics) parameters x environment steps.
+
+The network count is the trainable one: feed-forward weights and biases, plus for a dendritic
+network ``num_segments x context_dim`` segment weights per hidden unit (on every hidden layer,
+an upper bound where only some layers have dendrites). A service compares these estimates with
+its per-trial and per-sweep budgets; ``dry_run`` shows them."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import BaseModel
+
+from sweeps.spec import SweepSpec
+
+MT_OBS_DIM, MT_ACTION_DIM = 39, 4
+"""Meta-World v3 observation and action sizes."""
+MAX_PROBES = 64
+"""Combinations of sampled-dimension values tried per grid point (the costliest one counts)."""
+
+
+class TrialEstimate(BaseModel):
+    """One resolved grid point: its config (sampled dimensions as their distributions) and the
+    cost of its costliest possible draw."""
+
+    config: dict[str, Any]
+    samples: int
+    cost: float
+
+
+class SweepEstimate(BaseModel):
+    """Every grid point of a sweep and what the whole sweep costs at most."""
+
+    trials: list[TrialEstimate]
+    expected_trials: int
+    max_trial_cost: float
+    total_cost: float
+
+
+def network_parameters(config: Any, input_dim: int, output_dim: int, context_dim: int) -> int:
+    """Trainable parameters of the network a :class:`dendrites.config.NetworkConfig` names."""
+    sizes = [input_dim, *config.hidden_sizes, output_dim]
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    if config.model == "dendritic":
+        params += sum(config.hidden_sizes) * config.num_segments * context_dim
+    elif getattr(config, "context_to_input", False):
+        params += config.hidden_sizes[0] * context_dim
+    return params
+
+
+def trial_cost(workload: str, config: Any) -> float:
+    """The estimated size of one trial of ``workload`` with ``config`` (see the module doc)."""
+    if workload == "continual":
+        from workers.continual.datasets import DATASET_SHAPES
+
+        features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+        context = config.num_tasks if config.context == "onehot" else features
+        return float(network_parameters(config, features, classes, context)
+                     * samples * config.epochs * config.num_tasks)
+    if workload == "metaworld":
+        tasks = config.num_tasks
+        actor = network_parameters(config, MT_OBS_DIM, 2 * MT_ACTION_DIM, tasks)
+        critic = network_parameters(config, MT_OBS_DIM + MT_ACTION_DIM, 1, tasks)
+        return float((actor + 2 * critic) * config.total_steps)
+    return 0.0
+
+
+def _sampled_probes(spec: SweepSpec) -> list[dict[str, Any]]:
+    names = [n for n, d in spec.search_space.items() if d.type != "grid" or spec.search_alg == "random"]
+    values = [spec.search_space[n].probe_values() for n in names]
+    combos = itertools.islice(itertools.product(*values), MAX_PROBES)
+    return [dict(zip(names, combo, strict=True)) for combo in combos]
+
+
+def estimate(spec: SweepSpec) -> SweepEstimate:
+    """Each grid point of ``spec`` with its worst-case cost, and the sweep's total (grid points x
+    ``num_samples``)."""
+    benchmark = spec.benchmark_entry
+    model, workload = benchmark.config_model, benchmark.workload_name
+    base = {**benchmark.defaults, **spec.params}
+    grid = {} if spec.search_alg == "random" else {
+        n: d.values for n, d in spec.search_space.items() if d.type == "grid"}
+    sampled = {n: d.model_dump() for n, d in spec.search_space.items() if n not in grid}
+    probes = _sampled_probes(spec)
+    trials = []
+    for point in itertools.product(*grid.values()):
+        fixed = dict(zip(grid, point, strict=True))
+        cost = max(trial_cost(workload, model.model_validate({**base, **fixed, **probe}))
+                   for probe in probes)
+        trials.append(TrialEstimate(config={**fixed, **sampled}, samples=spec.num_samples, cost=cost))
+    return SweepEstimate(trials=trials, expected_trials=spec.expected_trials,
+                         max_trial_cost=max(t.cost for t in trials),
+                         total_cost=sum(t.cost * t.samples for t in trials))

@@ -1,0 +1,157 @@
+"""Figures of sweeps and trials, made to be read at a glance: metric vs a swept parameter (mean
+with a ± std band over seeds, ticks at the swept values, a log axis where they span decades, the
+baseline model as a line), the paper's two panels, and per-trial heatmaps (accuracy matrix,
+task-by-task overlap of the kWTA winners)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+
+BASELINES = ("mlp", "sparse_mlp")
+"""Values of the ``model`` parameter drawn as baselines (a line per value, not a curve)."""
+FORMATS = ("png", "svg")
+
+
+def spans_decades(values: Sequence[float]) -> bool:
+    """Whether positive ``values`` span at least a factor of 20 (then a log axis reads better)."""
+    positive = [v for v in values if v > 0]
+    return len(positive) == len(values) and len(values) > 2 and max(positive) / min(positive) >= 20
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:g}"
+
+
+def set_value_axis(ax: Axes, values: Sequence[float]) -> None:
+    """x ticks at exactly the swept ``values``; log scale when they span decades."""
+    values = sorted(set(values))
+    if spans_decades(values):
+        ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(values, [_tick_label(v) for v in values])
+
+
+def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+
+
+def draw_metric_vs(ax: Axes, summary: pd.DataFrame, x: str, metric: str, group_by: Sequence[str], *,
+                   baseline_key: str = "model", seeds_word: str = "seeds") -> None:
+    """Mean ± std of ``metric`` against ``x`` (columns ``<metric>_mean``, ``<metric>_std``, ``count``),
+    a curve per combination of the other ``group_by`` columns; rows whose ``model`` is a baseline
+    are a horizontal line each (their mean over all ``x``)."""
+    mean, std = f"{metric}_mean", f"{metric}_std"
+    others = [g for g in group_by if g != x]
+    is_baseline = (summary[baseline_key].isin(BASELINES) if baseline_key in summary.columns
+                   else pd.Series(False, index=summary.index))
+    curves, baselines = summary[~is_baseline], summary[is_baseline]
+    groups = list(curves.groupby(others, dropna=False)) if others else [((), curves)]
+    for key, frame in groups:
+        frame = frame.sort_values(x)
+        key = key if isinstance(key, tuple) else (key,)
+        n = _seeds_text(frame["count"], seeds_word)
+        label = f"{_label(others, key)} (mean ± std, {n})" if others else f"mean ± std, {n}"
+        xs, ys = frame[x].to_numpy(float), frame[mean].to_numpy(float)
+        sd = frame[std].fillna(0).to_numpy(float)
+        line, = ax.plot(xs, ys, marker="o", label=label)
+        ax.fill_between(xs, ys - sd, ys + sd, color=line.get_color(), alpha=0.2, linewidth=0)
+    for name, frame in baselines.groupby(baseline_key) if not baselines.empty else []:
+        level = float(frame[mean].mean())
+        spread = float(frame[std].fillna(0).mean())
+        line = ax.axhline(level, linestyle="--", color="0.3" if name == "mlp" else "0.55",
+                          label=f"{name} baseline (mean ± std, {_seeds_text(frame['count'], seeds_word)})")
+        ax.axhspan(level - spread, level + spread, color=line.get_color(), alpha=0.1, linewidth=0)
+    set_value_axis(ax, summary[x].astype(float).tolist())
+    ax.grid(alpha=0.3)
+
+
+def _seeds_text(counts: pd.Series, word: str) -> str:
+    low, high = int(counts.min()), int(counts.max())
+    return f"n = {low} {word}" if low == high else f"n = {low}-{high} {word}"
+
+
+def save(fig: Figure, stem: Path) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` and ``<stem>.svg``; return the paths."""
+    paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def metric_panels(summary: pd.DataFrame, x: str, metrics: Sequence[str], group_by: Sequence[str],
+                  labels: dict[str, str], x_label: str, title: str) -> Figure:
+    """One panel per metric (e.g. accuracy beside forgetting) against ``x``."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), dpi=120, squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        draw_metric_vs(ax, summary, x, metric, group_by)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(labels.get(metric, metric))
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(ax: Axes, matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
+            vmin: float = 0.0, vmax: float = 1.0, annotate: bool = True):
+    """A matrix as a colour map with its values written in (NaN cells left blank)."""
+    image = ax.imshow(np.ma.masked_invalid(matrix), vmin=vmin, vmax=vmax, cmap="viridis")
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
+    if annotate and matrix.size <= 400:
+        for (i, j), value in np.ndenumerate(matrix):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if value < (vmin + vmax) / 2 else "black")
+    return image
+
+
+def accuracy_matrix_figure(matrix: Sequence[Sequence[float]], title: str) -> Figure:
+    """R[i][j]: test accuracy on task j after training task i (blank for tasks not yet seen)."""
+    n = len(matrix)
+    grid = np.full((n, max((len(r) for r in matrix), default=0)), np.nan)
+    for i, row in enumerate(matrix):
+        grid[i, : len(row)] = row
+    fig, ax = plt.subplots(figsize=(2.6 + 0.55 * grid.shape[1], 1.6 + 0.45 * n), dpi=120,
+                           layout="constrained")
+    image = heatmap(ax, grid, [f"after {i}" for i in range(n)], [f"task {j}" for j in range(grid.shape[1])])
+    ax.set_xlabel("evaluated on")
+    ax.set_ylabel("after training task")
+    fig.colorbar(image, ax=ax, label="test accuracy (fraction correct)")
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def subnetwork_figure(analysis: dict, title: str) -> Figure:
+    """One task-by-task overlap heatmap per hidden layer (``dendrites.analysis`` numbers)."""
+    layers, tasks = analysis["layers"], analysis["tasks"]
+    fig, axes = plt.subplots(1, len(layers), figsize=(1.2 + 3.6 * len(layers), 4.2), dpi=120, squeeze=False,
+                             layout="constrained")
+    image = None
+    for index, (ax, layer) in enumerate(zip(axes[0], layers, strict=True)):
+        image = heatmap(ax, np.asarray(layer["overlap"], float), tasks, tasks)
+        ax.set_title(f"hidden layer {index + 1}: mean overlap {layer['mean_overlap']:.2f}\n"
+                     f"{layer['units']} units, {layer['winners_per_input']:.0f} winners per input",
+                     fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), label="overlap of kWTA winners (weighted Jaccard)")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+TRIAL_FIGURES = {"accuracy_matrix": accuracy_matrix_figure, "subnetworks": subnetwork_figure}
+"""Per-trial figures, by the workload artifact they draw."""

@@ -1,0 +1,81 @@
+"""The embedded Ray head is locked down: Ray's token auth on (a token under DLAB_HOME, mode
+600) and every listener of the head's processes on the loopback interface."""
+
+from __future__ import annotations
+
+import ipaddress
+import stat
+
+import httpx
+import psutil
+import pytest
+
+from service.cluster import ensure_local_head, jobs_client, ray_token_path, stop_local_head
+from service.settings import ServiceSettings
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    settings = ServiceSettings(home=tmp_path_factory.mktemp("head-home"), local_ray_cpus=1)
+    yield settings, ensure_local_head(settings)
+    stop_local_head(settings)
+
+
+def head_processes(temp_dir: str, pid: int) -> list[psutil.Process]:
+    """The head's process tree plus every process of its Ray session (the raylet re-parents)."""
+    found: dict[int, psutil.Process] = {}
+    roots = [psutil.Process(pid)]
+    for process in psutil.process_iter(["cmdline"]):
+        if any(temp_dir in part for part in process.info["cmdline"] or ()):
+            roots.append(process)
+    for root in roots:
+        try:
+            for process in [root, *root.children(recursive=True)]:
+                found[process.pid] = process
+        except psutil.NoSuchProcess:
+            continue
+    return list(found.values())
+
+
+def listeners(processes: list[psutil.Process]) -> list[tuple[str, str, int]]:
+    out = []
+    for process in processes:
+        try:
+            for conn in process.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    out.append((process.name(), conn.laddr.ip, conn.laddr.port))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def test_every_listener_of_the_embedded_head_is_on_loopback(head):
+    _settings, info = head
+
+    def servers_up():  # the raylet and its agents come up after the Jobs endpoint answers
+        bound = listeners(head_processes(info.temp_dir, info.pid))
+        names = {name for name, _, _ in bound}
+        return bound if {"gcs_server", "raylet"} <= names and len(bound) >= 8 else None
+
+    bound = wait_for(servers_up, 300, "the head's servers to listen")
+    assert all(is_loopback(ip) for _, ip, _ in bound), [b for b in bound if not is_loopback(b[1])]
+
+
+def test_ray_token_auth_is_on_and_the_token_file_is_private(head):
+    settings, info = head
+    token_path = ray_token_path(settings)
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    assert httpx.get(f"{info.dashboard_url}/api/jobs/", timeout=30).status_code == 401
+    wrong = httpx.get(f"{info.dashboard_url}/api/jobs/", headers={"Authorization": "Bearer wrong"},
+                      timeout=30)
+    assert wrong.status_code in (401, 403)
+    assert jobs_client(info.dashboard_url, token_path).list_jobs() == []

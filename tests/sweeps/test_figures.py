@@ -1,0 +1,104 @@
+"""Report figures and MLflow naming, without Ray: ticks, log axes, legends, baselines, the paper's
+two-panel figure, run names and metric names."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, subnetwork_figure
+from sweeps.report import SweepReport, paper_figure, summarise
+from sweeps.spec import GridDimension, LogUniformDimension
+from sweeps.tracking import (
+    _step_scale,
+    describe_dimension,
+    metric_key,
+    mlflow_ui_url,
+    trial_run_name,
+)
+
+
+def _summary(axis: str, values: list[float], models=("dendritic",)) -> pd.DataFrame:
+    rows = [{"model": m, axis: v, "mean_accuracy_mean": 0.5 + 0.1 * i, "mean_accuracy_std": 0.02, "count": 3}
+            for m in models for i, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_ticks_sit_at_the_swept_values_and_decades_get_a_log_axis() -> None:
+    figure, ax = plt.subplots()
+    draw_metric_vs(ax, _summary("num_segments", [1, 2, 3, 5, 10]), "num_segments", "mean_accuracy",
+                   ["model", "num_segments"])
+    assert ax.get_xscale() == "linear"
+    assert list(ax.get_xticks()) == [1, 2, 3, 5, 10]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "5", "10"]
+    plt.close(figure)
+    figure, ax = plt.subplots()
+    draw_metric_vs(ax, _summary("kw_percent_on", [0.01, 0.05, 0.2, 0.5, 0.99]), "kw_percent_on",
+                   "mean_accuracy", ["model", "kw_percent_on"])
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.05", "0.2", "0.5", "0.99"]
+    plt.close(figure)
+
+
+def test_legend_states_the_spread_and_seeds_and_baselines_are_lines() -> None:
+    figure, ax = plt.subplots()
+    summary = _summary("num_segments", [1, 5, 10], models=("dendritic", "mlp"))
+    draw_metric_vs(ax, summary, "num_segments", "mean_accuracy", ["model", "num_segments"])
+    labels = [text.get_text() for text in ax.legend().get_texts()]
+    assert labels == ["model=dendritic (mean ± std, n = 3 seeds)", "mlp baseline (mean ± std, n = 3 seeds)"]
+    baseline = next(line for line in ax.get_lines() if line.get_label().startswith("mlp"))
+    assert list(baseline.get_ydata()) == [pytest.approx(0.6), pytest.approx(0.6)]  # the mean over x
+    plt.close(figure)
+
+
+def test_summary_pools_seeds_per_setting() -> None:
+    trials = pd.DataFrame({"num_segments": [1, 1, 5, 5], "status": ["FINISHED"] * 4,
+                           "mean_accuracy": [0.5, 0.7, 0.8, 0.8], "forgetting": [0.2, 0.4, 0.1, 0.1]})
+    summary = summarise(trials, ["num_segments"], "mean_accuracy", ["forgetting", "subnetwork_overlap"])
+    assert list(summary.columns) == ["num_segments", "mean_accuracy_mean", "mean_accuracy_std",
+                                     "forgetting_mean", "forgetting_std", "count"]
+    assert summary["mean_accuracy_mean"].tolist() == pytest.approx([0.6, 0.8])
+    assert summary["count"].tolist() == [2, 2]
+
+
+def test_paper_figure_puts_the_two_sweeps_side_by_side(tmp_path) -> None:
+    for name, axis, values in (("seg", "num_segments", [1, 5, 10]), ("den", "kw_percent_on", [0.05, 0.5])):
+        directory = tmp_path / name
+        directory.mkdir()
+        _summary(axis, values).drop(columns="model").to_csv(directory / "results.csv", index=False)
+        report = SweepReport(sweep_id=name, metric="mean_accuracy", group_by=[axis], trials=9,
+                             trials_finished=9, rows=[], table_csv="results.csv", table_json="results.json",
+                             figures=[], benchmark="permuted_digits", title=f"permuted_digits: {name}")
+        (directory / "report.json").write_text(report.model_dump_json())
+    paths = paper_figure(tmp_path / "seg", tmp_path / "den", tmp_path / "paper")
+    assert [p.name for p in paths] == ["paper.png", "paper.svg"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+    with pytest.raises(ValueError, match="does not vary num_segments"):
+        paper_figure(tmp_path / "den", tmp_path / "seg", tmp_path / "wrong")
+
+
+def test_trial_figures_render() -> None:
+    plt.close(accuracy_matrix_figure([[0.9], [0.7, 0.95]], "acc"))
+    analysis = {"tasks": ["task 0", "task 1"],
+                "layers": [{"overlap": [[1, 0.2], [0.2, 1]], "mean_overlap": 0.2, "units": 8,
+                            "winners_per_input": 2.0}]}
+    plt.close(subnetwork_figure(json.loads(json.dumps(analysis)), "overlap"))
+
+
+def test_run_names_parameters_metric_names_and_links() -> None:
+    assert trial_run_name({"num_segments": 5, "seed": 1, "lr": 0.1}, ["num_segments", "seed"]) == \
+        "num_segments=5 seed=1"
+    assert trial_run_name({"hidden_sizes": [64, 64], "lr": 0.000123456}, ["hidden_sizes", "lr"]) == \
+        "hidden_sizes=[64,64] lr=0.0001235"
+    assert describe_dimension(GridDimension(type="grid", values=[1, 5])) == "grid [1, 5]"
+    assert describe_dimension(LogUniformDimension(type="loguniform", low=1e-4, high=0.1)) == \
+        "loguniform [0.0001, 0.1]"
+    assert metric_key("mean_accuracy_mean", "model_mlp.hidden_sizes_[64,64]") == \
+        "mean_accuracy_mean.model_mlp.hidden_sizes__64_64_"
+    assert _step_scale([1, 5, 10]) == 1 and _step_scale([0.05, 0.2]) == 100
+    assert mlflow_ui_url("http://m:5000/", "3") == "http://m:5000/#/experiments/3/runs?workflowType=machine_learning"
+    assert mlflow_ui_url("http://m:5000", "3", "abc") == \
+        "http://m:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
