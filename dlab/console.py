@@ -9,9 +9,9 @@ from rich.console import Console
 PIPED_WIDTH = 200
 
 
-def make_console() -> Console:
-    """A console for a command's output."""
-    console = Console()
+def make_console(stderr: bool = False) -> Console:
+    """A console for a command's output (``stderr``: for its error messages)."""
+    console = Console(stderr=stderr)
     if console.is_terminal:
         return console
-    return Console(width=PIPED_WIDTH, soft_wrap=True)
+    return Console(stderr=stderr, width=PIPED_WIDTH, soft_wrap=True)

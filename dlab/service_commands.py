@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,7 +34,7 @@ EXIT_CODES_HELP = """exit codes of the client commands (submit, list, status, wa
   7  the answer is not the API's JSON (is --url a dendrite-lab service?)
 each failure prints one line naming the URL it tried."""
 console = make_console()
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 def serve(args: argparse.Namespace) -> int:

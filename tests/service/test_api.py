@@ -342,12 +342,12 @@ def test_cli_commands_against_the_service(api, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nbenchmark: permuted_digits\nnum_samples: 0\n")
     assert dlab_main(["submit", str(bad), *common]) == 2
-    assert "num_samples" in capsys.readouterr().out
+    assert "num_samples" in capsys.readouterr().err  # errors go to stderr
     assert dlab_main(["list", *common]) == 0
     assert "sweeps" in capsys.readouterr().out
     assert dlab_main(["status", "no-such-sweep", *common]) == 3
-    assert "no sweep" in capsys.readouterr().out
-    assert dlab_main(["list", "--url", api.url, "--token", "wrong"]) == 3
+    assert "no sweep" in capsys.readouterr().err
+    assert dlab_main(["list", "--url", api.url, "--token", "wrong"]) == 6  # the token was refused
 
 
 # --- limits and a dead Ray, through the same app in-process -----------------------------------
