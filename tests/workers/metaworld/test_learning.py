@@ -84,7 +84,7 @@ def test_sac_learns_every_task_of_a_toy_multitask_suite(model):
     """Random actions reach a goal in about 5% of episodes; the context-free optimum is one goal
     in three. Breaking the actor loss sign, the critic updates or the context fails this."""
     final = learn(model)[-1]
-    assert final.success_rate >= 0.8, final.task_success
+    assert final.success_rate >= 0.6, final.task_success  # healthy 0.78-1.0, sabotaged <= 0.17
     assert min(final.task_success.values()) >= 0.5, final.task_success
     assert final.mean_return > -4.5, final.mean_return  # context-free optimum: about -7
 
