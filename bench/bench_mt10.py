@@ -4,6 +4,8 @@ MLP networks at the same widths.
 
     .venv/bin/python bench/bench_mt10.py [--steps 3000] [--hidden 400] [--updates 200]
     .venv/bin/python bench/bench_mt10.py --paper-updates 3   # paper preset (2 x 2800, batch 2560)
+    .venv/bin/python bench/bench_mt10.py --sac-ratio 5 [--threads 1 --clock cpu] [--paper]
+        # SAC update dendritic / MLP only, interleaved rounds (median), same batches for both
 
 ``--paper-updates N`` times N SAC updates of the ``paper`` preset per arm on this machine's
 device and counts one update's FLOPs (``torch.utils.flop_counter``), the inputs of the README's
@@ -15,6 +17,7 @@ Target: >= 2,000 env-steps/s for MT10 stepping on 2 cores (random actions, no le
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import gymnasium as gym
@@ -75,6 +78,30 @@ def updates_per_s(config: MTSACConfig, updates: int) -> float:
     return updates / (time.perf_counter() - start)
 
 
+def sac_update_ratio(configs: dict[str, MTSACConfig], rounds: int, updates: int,
+                     clock=time.perf_counter) -> dict[str, float]:
+    """Median seconds per ``MultiTaskSAC.update`` of each config, measured in interleaved rounds
+    of ``updates`` updates on the same replayed batches (random transitions, 10 tasks)."""
+    replay = MultiTaskReplay(20_000, 39, 4)
+    replay.add(torch.randn(20_000, 39).numpy(), torch.rand(20_000, 4).numpy() * 2 - 1,
+               torch.randn(20_000).numpy(), torch.randn(20_000, 39).numpy(),
+               torch.zeros(20_000).numpy(), torch.randint(0, 10, (20_000,)).numpy())
+    agents = {name: MultiTaskSAC(config, 39, 4, 10, torch.device("cpu")) for name, config in configs.items()}
+    batch_size = next(iter(configs.values())).batch_size
+    batches = [replay.sample(batch_size, torch.device("cpu")) for _ in range(4)]
+    for agent in agents.values():  # warm-up
+        for batch in batches[:2]:
+            agent.update(batch)
+    samples: dict[str, list[float]] = {name: [] for name in agents}
+    for _ in range(rounds):
+        for name, agent in agents.items():
+            start = clock()
+            for i in range(updates):
+                agent.update(batches[i % len(batches)])
+            samples[name].append((clock() - start) / updates)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000)
@@ -83,8 +110,28 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--paper-updates", type=int, default=0,
                         help="time this many paper-preset updates per arm, then stop")
+    parser.add_argument("--sac-ratio", type=int, default=0, metavar="ROUNDS",
+                        help="only the SAC update ratio dendritic / MLP, in this many interleaved rounds")
+    parser.add_argument("--paper", action="store_true", help="--sac-ratio with the paper preset")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (with --threads 1: robust on a shared machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch threads {torch.get_num_threads()}")
+    if args.sac_ratio:
+        shape = {"preset": "paper"} if args.paper else {
+            "hidden_sizes": [args.hidden, args.hidden], "batch_size": args.batch_size}
+        configs = {model: MTSACConfig(**shape, model=model, device="cpu") for model in ("dendritic", "mlp")}
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        per_round = 1 if args.paper else max(1, args.updates // 20)
+        seconds = sac_update_ratio(configs, args.sac_ratio, per_round, clock)
+        config = configs["dendritic"]
+        print(f"SAC update ({args.clock} clock), 2x{config.hidden_sizes[0]}, batch {config.batch_size}: "
+              f"dendritic {seconds['dendritic'] * 1e3:.1f} ms, MLP {seconds['mlp'] * 1e3:.1f} ms; "
+              f"dendritic / MLP = {seconds['dendritic'] / seconds['mlp']:.2f}x")
+        return
     if args.paper_updates:
         for model in ("dendritic", "mlp"):
             seconds, flops = paper_update_cost(model, args.paper_updates)

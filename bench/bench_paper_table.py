@@ -4,17 +4,23 @@ paper's numbers (on MNIST: not the same data).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_paper_table.py            # run what is missing
     .venv/bin/python bench/bench_paper_table.py --table                      # print the table only
+    python bench/bench_paper_table.py --device cuda --parallel 13            # all runs on one GPU
+    python bench/bench_paper_table.py --device cuda --only dendritic:0 --precision bf16 --out X
 
 Each run is ``train_continual(ContinualConfig(preset="paper", ...))`` in a fresh subprocess (one
-at a time, one thread), so a run picks up the code as it is when it starts. Runs go in priority
-order (Active Dendrites and the dense MLP seed 0, one seed of every other row, then more seeds)
-and each finished run is appended to ``--out`` at once, so an interrupted bench keeps what it
-measured; rerunning skips the runs already there.
+thread each; ``--parallel N`` runs N at once, e.g. sharing one GPU), so a run picks up the code
+as it is when it starts. Runs go in priority order (Active Dendrites and the dense MLP seed 0,
+one seed of every other row, then more seeds) and each finished run is appended to ``--out`` at
+once, so an interrupted bench keeps what it measured; rerunning skips the runs already there.
+Per-task progress goes to ``<out>.progress/<row>_seed<N>.jsonl``. The printed wall time is
+that of ``--parallel 1``-equivalent work only when the runs did not share the machine: the
+table names the device and how many runs shared it.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import statistics
 import subprocess
@@ -44,7 +50,13 @@ PRIORITY = [("dendrites", 0), ("mlp", 0), ("sparse_mlp", 0), ("dendrites_relu", 
 DEFAULT_OUT = Path(__file__).parent / "results" / "paper_table.json"
 
 
-def run_one(row: str, seed: int, dataset: str, num_tasks: int) -> dict[str, Any]:
+def progress_dir(out: Path) -> Path:
+    """Where the per-task progress lines of the runs recorded in ``out`` go."""
+    return out.with_name(out.stem + ".progress")
+
+
+def run_one(row: str, seed: int, dataset: str, num_tasks: int, device: str = "cpu",
+            precision: str = "fp32", out: Path = DEFAULT_OUT) -> dict[str, Any]:
     """One run in this process; the summary the table needs."""
     import torch
 
@@ -52,8 +64,8 @@ def run_one(row: str, seed: int, dataset: str, num_tasks: int) -> dict[str, Any]
 
     torch.set_num_threads(1)
     config = ContinualConfig(preset="paper", dataset=dataset, num_tasks=num_tasks, seed=seed,
-                             device="cpu", variant=ROWS[row][1])
-    progress = DEFAULT_OUT.parent / "progress" / f"{row}_seed{seed}.jsonl"
+                             device=device, precision=precision, variant=ROWS[row][1])
+    progress = progress_dir(out) / f"{row}_seed{seed}.jsonl"
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text("")
 
@@ -67,8 +79,20 @@ def run_one(row: str, seed: int, dataset: str, num_tasks: int) -> dict[str, Any]
     return {"row": row, "seed": seed, "final_mean_accuracy": results.final_mean_accuracy,
             "forgetting": results.forgetting, "backward_transfer": results.backward_transfer,
             "task_inference_accuracy": results.task_inference_accuracy,
-            "wall_time_s": time.perf_counter() - started,
-            "accuracy_matrix": results.accuracy_matrix, "config": results.config}
+            "wall_time_s": time.perf_counter() - started, "device": device_name(results.device),
+            "precision": precision, "accuracy_matrix": results.accuracy_matrix,
+            "config": results.config}
+
+
+def device_name(device: str) -> str:
+    """``cpu (N cores)`` or the GPU's name."""
+    import os
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({os.cpu_count()} cores)"
 
 
 def _mean_std(values: list[float]) -> str:
@@ -79,16 +103,16 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def table(runs: list[dict[str, Any]], num_tasks: int, progress_dir: Path) -> str:
+def table(runs: list[dict[str, Any]], num_tasks: int, progress: Path, dataset: str = "fashion_mnist") -> str:
     """The Markdown table: one line per row, measured means beside the paper's MNIST number."""
-    lines = [f"| Row | seeds | final mean acc. (Fashion-MNIST, {num_tasks} tasks) | forgetting | "
+    lines = [f"| Row | seeds | final mean acc. ({dataset}, {num_tasks} tasks) | forgetting | "
              "task inference | wall time / run | paper, MNIST 10 tasks |",
              "|---|---|---|---|---|---|---|"]
     partial = []
     for row, (label, _, paper) in ROWS.items():
         done = [r for r in runs if r["row"] == row]
         unfinished = False
-        for path in sorted(progress_dir.glob(f"{row}_seed*.jsonl")):
+        for path in sorted(progress.glob(f"{row}_seed*.jsonl")):
             seed = int(path.stem.rsplit("seed", 1)[1])
             entries = [json.loads(line) for line in path.read_text().splitlines() if line]
             if entries and not any(r["seed"] == seed for r in done):
@@ -96,16 +120,34 @@ def table(runs: list[dict[str, Any]], num_tasks: int, progress_dir: Path) -> str
                 partial.append(f"- {label}, seed {seed}: unfinished; after task {last['task']} of "
                                f"{num_tasks}: mean accuracy {last['mean_accuracy']:.3f}, "
                                f"forgetting {last['forgetting']:.3f}, "
-                               f"{last['wall_time_s'] / 60:.0f} min")
+                               f"{last['wall_time_s'] / 60:.1f} min")
         inference = [r["task_inference_accuracy"] for r in done
                      if r["task_inference_accuracy"] is not None]
-        wall = f"{statistics.mean(r['wall_time_s'] for r in done) / 60:.0f} min" if done else "-"
+        wall = "-"
+        if done:
+            devices = sorted({r.get("device", "cpu") + (
+                f", {r['shared_with']} runs sharing it" if r.get("shared_with", 1) > 1 else "")
+                for r in done})
+            wall = (f"{statistics.mean(r['wall_time_s'] for r in done) / 60:.1f} min "
+                    f"({'; '.join(devices)})")
         lines.append(
             f"| {label} | {len(done) or ('unfinished' if unfinished else 'not run')} | "
             f"{_mean_std([r['final_mean_accuracy'] for r in done])} | "
             f"{_mean_std([r['forgetting'] for r in done])} | {_mean_std(inference)} | {wall} | "
             f"{paper:.3f} |")
     return "\n".join(lines + (["", *partial] if partial else []))
+
+
+def _run_subprocess(row: str, seed: int, args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--one ROW SEED`` in a fresh interpreter; its summary, or None (stderr printed)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--one", row, str(seed), "--dataset", args.dataset,
+         "--num-tasks", str(args.num_tasks), "--device", args.device, "--precision",
+         args.precision, "--out", str(args.out)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"  {row} seed {seed} failed:\n{proc.stderr[-2000:]}", flush=True)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -115,30 +157,44 @@ def main() -> None:
     parser.add_argument("--num-tasks", type=int, default=10)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--table", action="store_true", help="print the table from --out only")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: autocast on CUDA (the config's precision field)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once")
+    parser.add_argument("--only", default="", metavar="ROW:SEED,...",
+                        help="these runs instead of the priority list")
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.dataset, args.num_tasks)))
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.dataset, args.num_tasks,
+                                 args.device, args.precision, args.out)))
         return
     runs = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
     if not args.table:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        for row, seed in PRIORITY:
-            if any(r["row"] == row and r["seed"] == seed for r in runs):
-                continue
-            print(f"running {row} seed {seed} ...", flush=True)
-            proc = subprocess.run(
-                [sys.executable, __file__, "--one", row, str(seed), "--dataset", args.dataset,
-                 "--num-tasks", str(args.num_tasks)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"  failed:\n{proc.stderr[-2000:]}", flush=True)
-                continue
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            args.out.write_text(json.dumps({"dataset": args.dataset, "num_tasks": args.num_tasks,
-                                            "runs": runs}, indent=1))
-            print(f"  {runs[-1]['final_mean_accuracy']:.4f} in {runs[-1]['wall_time_s']:.0f}s",
-                  flush=True)
-    print(table(runs, args.num_tasks, DEFAULT_OUT.parent / "progress"))
+        wanted = ([(r, int(n)) for r, n in (item.split(":") for item in args.only.split(","))]
+                  if args.only else PRIORITY)
+        todo = [(row, seed) for row, seed in wanted
+                if not any(r["row"] == row and r["seed"] == seed for r in runs)]
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max(args.parallel, 1)) as pool:
+            futures = {pool.submit(_run_subprocess, row, seed, args): (row, seed)
+                       for row, seed in todo}
+            print(f"running {len(todo)} runs, {args.parallel} at a time ...", flush=True)
+            for future in concurrent.futures.as_completed(futures):
+                result = future.result()
+                if result is None:
+                    continue
+                result["shared_with"] = min(args.parallel, len(todo))
+                runs.append(result)
+                args.out.write_text(json.dumps({"dataset": args.dataset,
+                                                "num_tasks": args.num_tasks, "runs": runs},
+                                               indent=1))
+                print(f"  {result['row']} seed {result['seed']}: "
+                      f"{result['final_mean_accuracy']:.4f} in {result['wall_time_s']:.0f}s",
+                      flush=True)
+        print(f"all {len(todo)} runs: {time.perf_counter() - started:.1f}s wall", flush=True)
+    print(table(runs, args.num_tasks, progress_dir(args.out), args.dataset))
 
 
 if __name__ == "__main__":

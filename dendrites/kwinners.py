@@ -44,49 +44,56 @@ def kwinners(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class _GatedKWinnersFunction(torch.autograd.Function):
-    """``kwinners(apply_dendrites(y, d, mode), k)`` as one autograd node. The backward works on
-    the ``k`` winners per row only: the gradient of ``y`` is scattered from them, and that of
-    ``d`` summed from them, instead of full-size products with the mostly-zero kWTA gradient."""
+    """``kwinners(apply_dendrites(y, d[index], mode), k)`` as one autograd node, ``d`` holding one
+    row per distinct context (``index`` picks each sample's; ``None``: one row for all, or one
+    per sample). The sigmoid runs on the distinct rows only, and the backward works on the ``k``
+    winners per row: the gradient of ``y`` is scattered from them, and that of ``d`` summed from
+    them, instead of full-size products with the mostly-zero kWTA gradient."""
 
     @staticmethod
-    def forward(ctx, y: torch.Tensor, d: torch.Tensor, mode: GatingMode, k: int) -> torch.Tensor:
-        gate = None if mode is GatingMode.BIAS else torch.sigmoid(d)
-        out = y + d if gate is None else y * gate
+    def forward(ctx, y: torch.Tensor, d: torch.Tensor, index: torch.Tensor | None, mode: GatingMode,
+                k: int) -> torch.Tensor:
+        gate_rows = d if mode is GatingMode.BIAS else torch.sigmoid(d)
+        gate = gate_rows if index is None else gate_rows[index]
+        out = y + gate if mode is GatingMode.BIAS else y * gate
         winners = out.topk(k, dim=-1, sorted=False).indices
-        gate_at_winners = None if gate is None else gate.expand_as(y).gather(-1, winners)
-        ctx.save_for_backward(winners, y.gather(-1, winners), gate_at_winners, gate)
-        ctx.d_shape = d.shape
+        gate_at_winners = gate.expand_as(y).gather(-1, winners)
+        if index is None:  # the d row of each sample
+            index = torch.arange(y.shape[0], device=y.device) if d.shape[0] == y.shape[0] else (
+                torch.zeros(y.shape[0], dtype=torch.long, device=y.device))
+        ctx.save_for_backward(winners, y.gather(-1, winners), gate_at_winners, gate_rows, index)
+        ctx.mode = mode
         return torch.zeros_like(out).scatter_(-1, winners, out.gather(-1, winners))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        winners, y_at_winners, gate_at_winners, gate = ctx.saved_tensors
+        winners, y_at_winners, gate_at_winners, gate_rows, index = ctx.saved_tensors
         grad_at_winners = grad.gather(-1, winners)
-        if gate is None:  # bias: out = y + d
-            grad_y_at_winners, grad_gate_input = grad_at_winners, grad_at_winners
+        if ctx.mode is GatingMode.BIAS:  # out = y + d
+            grad_y_at_winners, grad_gate = grad_at_winners, grad_at_winners
         else:  # out = y * sigmoid(d)
             grad_y_at_winners = grad_at_winners * gate_at_winners
-            grad_gate_input = grad_at_winners * y_at_winners
+            grad_gate = grad_at_winners * y_at_winners
         # (.to: under autocast y, d and the incoming gradient may differ in precision)
         grad_y = torch.zeros_like(grad).scatter_(-1, winners, grad_y_at_winners.to(grad.dtype))
-        grad_gate_input = grad_gate_input.to(grad.dtype)
-        if ctx.d_shape[0] == 1 and grad.shape[0] != 1:  # one d row broadcast over the batch
-            grad_d = grad.new_zeros(ctx.d_shape[-1]).index_add_(
-                0, winners.flatten(), grad_gate_input.flatten()).view(ctx.d_shape)
-        else:
-            grad_d = grad.new_zeros(ctx.d_shape).scatter_(-1, winners, grad_gate_input)
-        if gate is not None:
-            grad_d = grad_d * gate * (1 - gate)
-        return grad_y, grad_d, None, None
+        units = gate_rows.shape[-1]
+        flat = (index.unsqueeze(1) * units + winners).flatten()  # (d row, unit) of each winner
+        grad_d = gate_rows.new_zeros(gate_rows.numel()).index_add_(
+            0, flat, grad_gate.flatten().to(gate_rows.dtype)).view_as(gate_rows)
+        if ctx.mode is not GatingMode.BIAS:
+            grad_d = grad_d * gate_rows * (1 - gate_rows)
+        return grad_y, grad_d, None, None, None
 
 
-def gated_kwinners(y: torch.Tensor, d: torch.Tensor, mode: GatingMode, k: int) -> torch.Tensor:
-    """``kwinners(apply_dendrites(y, d, mode), k)`` (same values) for ``y`` ``(batch, units)`` and
-    ``d`` ``(1, units)`` (one context for the batch), with a backward that touches only the
-    winners; other shapes take the plain composition (no fewer operations to be had there)."""
-    if k >= y.shape[-1] or y.dim() != 2 or d.dim() != 2 or d.shape[0] != 1:
-        return kwinners(apply_dendrites(y, d, mode), k)
-    return _GatedKWinnersFunction.apply(y, d, mode, k)
+def gated_kwinners(y: torch.Tensor, d: torch.Tensor, mode: GatingMode, k: int,
+                   index: torch.Tensor | None = None) -> torch.Tensor:
+    """``kwinners(apply_dendrites(y, d[index], mode), k)`` (same values) for ``y``
+    ``(batch, units)`` and ``d`` ``(contexts, units)`` (``index``: each sample's row; without it
+    ``d`` has one row for the batch or one per sample), with a backward that touches only the
+    winners."""
+    if k >= y.shape[-1] or y.dim() != 2 or d.dim() != 2:
+        return kwinners(apply_dendrites(y, d if index is None else d[index], mode), k)
+    return _GatedKWinnersFunction.apply(y, d, index, mode, k)
 
 
 class KWinners(nn.Module):

@@ -235,7 +235,8 @@ def activity_linear(x: torch.Tensor, linear: nn.Linear, probe: _ActivityProbe | 
     """``linear(x)`` computed over the active inputs and units only (see :class:`_ActivityLinear`)
     for 2-d CPU input; other input goes through ``linear`` itself. ``probe`` records what was
     found sparse."""
-    if x.dim() != 2 or x.device.type != "cpu" or not torch.is_floating_point(x):
+    if (x.dim() != 2 or x.device.type != "cpu" or not torch.is_floating_point(x)
+            or torch.is_autocast_enabled("cpu")):
         return linear(x)
     probe = probe if probe is not None else _ActivityProbe()
     with torch.no_grad():
@@ -304,4 +305,8 @@ class DendriticLayer(nn.Module):
     def forward_kwinners(self, x: torch.Tensor, context: torch.Tensor | IndexedContext,
                          k: int) -> torch.Tensor:
         """``kwinners(self(x, context), k)``, gating and kWTA fused into one autograd node."""
-        return gated_kwinners(self.feedforward(x), self.dendritic_activation(context), self.gating, k)
+        y = self.feedforward(x)
+        if isinstance(context, IndexedContext):  # d per distinct context, picked inside
+            d = self.segments.select(context.vectors, self.gating)
+            return gated_kwinners(y, d, self.gating, k, context.index)
+        return gated_kwinners(y, self.dendritic_activation(context), self.gating, k)

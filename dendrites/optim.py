@@ -164,11 +164,13 @@ class ExactRowAdam(torch.optim.Optimizer):
         state = self.state[param]
         if not state:
             rows = param.shape[0]
-            state["step"] = torch.zeros((), dtype=torch.float32)
+            state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
             state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
             state["last_grad"] = torch.full((rows,), _NEVER, dtype=torch.long, device=param.device)
             state["synced"] = torch.zeros(rows, dtype=torch.long, device=param.device)
+        elif state["step"].device != param.device:  # (a loaded state keeps "step" on the CPU;
+            state["step"] = state["step"].to(param.device)  # the fused CUDA kernel wants it here)
         return state
 
     @torch.no_grad()

@@ -135,13 +135,14 @@ def test_exact_row_adam_takes_dense_gradients():
 
 
 @pytest.mark.parametrize("mode", list(GatingMode))
-@pytest.mark.parametrize("d_rows", [1, 9])
-def test_fused_gating_and_kwinners_match_the_composition(mode, d_rows):
+@pytest.mark.parametrize(("d_rows", "indexed"), [(1, False), (9, False), (3, True)])
+def test_fused_gating_and_kwinners_match_the_composition(mode, d_rows, indexed):
     torch.manual_seed(0)
     y = torch.randn(9, 40, requires_grad=True)
     d = torch.randn(d_rows, 40, requires_grad=True)
-    fused = gated_kwinners(y, d, mode, 6)
-    plain = kwinners(apply_dendrites(y, d, mode), 6)
+    index = torch.tensor([0, 2, 2, 1, 0, 0, 1, 2, 2]) if indexed else None
+    fused = gated_kwinners(y, d, mode, 6, index)
+    plain = kwinners(apply_dendrites(y, d if index is None else d[index], mode), 6)
     assert torch.equal(fused, plain)
     upstream = torch.randn(9, 40)
     grads_fused = torch.autograd.grad(fused, (y, d), upstream)

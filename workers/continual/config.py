@@ -91,6 +91,9 @@ class ContinualConfig(NetworkConfig):
     seed: int = Field(0, ge=0, le=MAX_SEED,
                       description="random seed (init, batches; not the task permutations)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: forward passes and losses under torch.autocast(bfloat16) on "
+                            "CUDA (weights, gradients and Adam stay fp32); ignored on CPU")
 
     @model_validator(mode="before")
     @classmethod

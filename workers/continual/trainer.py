@@ -8,6 +8,7 @@ same code runs from the CLI (``dlab run continual``) and inside a Ray Tune trial
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -94,6 +95,12 @@ class ContinualTrainer:
     def uses_context(self) -> bool:
         return self.config.model in ("dendritic", "xdg")
 
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast for ``precision: bf16`` on CUDA; nothing otherwise."""
+        if self.config.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _new_optimizer(self):
         return dendritic_adam(self.model, lr=self.config.lr)
 
@@ -141,11 +148,13 @@ class ContinualTrainer:
         self.model.train()
         epoch_loss = 0.0
         for _ in range(self.config.epochs):
-            total, count = 0.0, 0
+            total, count = torch.zeros((), device=self.device), 0
             for xb, yb in self._batches(x, y):
                 if self.config.context == "online_prototype" and self.uses_context:
                     context = self.clusters.training_context(xb, task)
-                loss = F.cross_entropy(self.model(xb, self._model_context(context, len(xb))), yb)
+                with self._autocast():
+                    logits = self.model(xb, self._model_context(context, len(xb)))
+                loss = F.cross_entropy(logits.float(), yb)
                 if penalised:
                     loss = loss + self.consolidation.penalty()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -155,12 +164,11 @@ class ContinualTrainer:
                 self.optimizer.step()
                 if self.consolidation is not None:
                     self.consolidation.after_step()
-                loss_value = loss.item()
-                total += loss_value * len(xb)
+                total += loss.detach() * len(xb)  # no host sync per step (.item() once per epoch)
                 count += len(xb)
                 if progress is not None:
                     progress(1, self.steps_per_task() * self.config.num_tasks)
-            epoch_loss = total / count
+            epoch_loss = total.item() / count
         if self.consolidation is not None:
             self.consolidation.end_task(self._fisher_batches(x, y, context))
         return epoch_loss
@@ -185,7 +193,8 @@ class ContinualTrainer:
                 x = x_all[start : start + self.config.eval_batch_size].to(self.device)
                 y = y_all[start : start + self.config.eval_batch_size].to(self.device)
                 context = self._evaluation_context(x, task)
-                logits = self.model(x, self._model_context(context, len(x)))
+                with self._autocast():
+                    logits = self.model(x, self._model_context(context, len(x)))
                 correct += (logits.argmax(dim=1) == y).sum().item()
                 if context is not None and self.config.context == "prototype":
                     inferred_right += (context.index == task).sum().item()
