@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from service.db import SweepRow
 from service.errors import SweepNotFound
-from service.links import links
+from service.links import links, public_tracking_uri
 from service.mlflow_view import best_trial, count_trials
 from service.schemas import SweepDetail, SweepPage, SweepSummary, TrialInfo
 from service.settings import ServiceSettings
@@ -105,7 +105,7 @@ class SweepRecords:
             finished_at=row.finished_at, metric=row.metric, mode=row.mode,
             trials=count_trials(trials, row.expected_trials, ended=not row.active),
             best=best_trial(trials, row.metric, row.mode), error=row.error,
-            mlflow_tracking_uri=self.settings.tracking_uri, mlflow_experiment_id=row.experiment_id,
+            mlflow_tracking_uri=public_tracking_uri(self.settings), mlflow_experiment_id=row.experiment_id,
             mlflow_parent_run_id=row.parent_run_id, spec=row.spec,
             links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
             driver_restarts=row.driver_restarts or 0,

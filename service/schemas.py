@@ -102,7 +102,9 @@ class SweepDetail(SweepSummary):
     trials: TrialCounts
     best: BestTrialSoFar | None = None
     error: str | None = None
-    mlflow_tracking_uri: str
+    mlflow_tracking_uri: str | None = Field(
+        None, description="the MLflow tracking server (no credentials); null when the service "
+                          "keeps a local store, whose runs the report and trials routes serve")
     mlflow_experiment_id: str | None = None
     mlflow_parent_run_id: str | None = None
     spec: dict[str, Any]

@@ -220,6 +220,8 @@ def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
     assert report["figure_urls"] == [figure, f"/api/v1/sweeps/{created['id']}/report/subnetworks.png"]
     assert report["figures"] == ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]  # relative
     assert client.figure(report["figure_urls"][0]).startswith(b"\x89PNG")
+    assert final["mlflow_tracking_uri"] is None  # a local store: its path stays on the server
+    assert str(home) not in json.dumps(final) and "sqlite" not in json.dumps(final)
     mlflow = MlflowClient(ServiceSettings(home=home).tracking_uri)
     parent = mlflow.get_run(final["mlflow_parent_run_id"])
     assert parent.info.status == "FINISHED" and parent.data.tags["dlab.sweep_id"] == created["id"]
