@@ -1,7 +1,7 @@
 """MT10 learning on CPU, dendritic vs MLP: the paper preset shrunk to CPU size (2 x 400 hidden,
 batch 256, 400K env steps, 500 gradient steps per epoch of 5,000 env steps (twice the paper's
 update-to-data ratio, to learn within the CPU budget), 2 stochastic eval episodes per task every
-40K steps), one JSON line per evaluation under ``bench/out/mt10_cpu/``, then one figure of mean
+40K steps), one JSON line per evaluation under ``bench/results/mt10_cpu/``, then one figure of mean
 and per-task success for both arms.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/mt10_cpu_curves.py run --model dendritic --seed 0
@@ -26,7 +26,7 @@ import torch
 
 from workers.metaworld import MTSACConfig, train_mtsac
 
-OUT = Path("bench/out/mt10_cpu")
+OUT = Path("bench/results/mt10_cpu")
 FIGURE = Path("docs/mt10_cpu_curves.png")
 CPU_OVERRIDES = {"hidden_sizes": [400, 400], "batch_size": 256, "total_steps": 400_000,
                  "updates_per_step": 0.1, "eval_every": 40_000, "eval_episodes": 2,

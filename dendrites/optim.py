@@ -20,6 +20,14 @@ def _fused_supported(params: list[nn.Parameter]) -> bool:
                and p.device.type in ("cpu", "cuda") for p in params)
 
 
+def _closure_loss(closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
+    """The loss of an optimiser's ``closure`` (run with gradients on), as ``step`` returns it."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class RowSparseAdam(torch.optim.Optimizer):
     """Lazy Adam for parameters whose gradients are sparse COO tensors of whole rows (what
     ``F.embedding(..., sparse=True)`` produces): the same update as ``torch.optim.SparseAdam``
@@ -34,10 +42,7 @@ class RowSparseAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for param in group["params"]:
@@ -175,10 +180,7 @@ class ExactRowAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             dense = []
             for param in group["params"]:
