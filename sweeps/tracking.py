@@ -67,11 +67,15 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | Non
     return client.create_experiment(name, artifact_location=location)
 
 
+def _write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str))
+
+
 def log_json_artifact(client: MlflowClient, run_id: str, payload: Any, filename: str) -> None:
     """Write ``payload`` as JSON and attach it to the run."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / filename
-        path.write_text(json.dumps(payload, indent=2, default=str))
+        _write_json(path, payload)
         client.log_artifact(run_id, str(path))
 
 
@@ -273,16 +277,19 @@ class MLflowTrialLogger(tune.Callback):
             return
         result = {k: v for k, v in (trial.last_result or {}).items() if k != RESOLVED_CONFIG}
         name_tag = self.client.get_run(run_id).data.tags.get(tags.RUN_NAME, trial.trial_id)
-        for name in self.artifacts:
-            if name in result:
-                log_json_artifact(self.client, run_id, result[name], f"{name}.json")
-            if name in result and name in TRIAL_FIGURES:
-                title = f"{name.replace('_', ' ')}, {self.benchmark}\n{name_tag}"
-                figure = TRIAL_FIGURES[name](result[name], title)
-                self.client.log_figure(run_id, figure, f"{name}.png")
-                plt.close(figure)
-        log_json_artifact(self.client, run_id, {"config": trial.config, "last_result": result},
-                          "results.json")
+        with tempfile.TemporaryDirectory() as directory:  # every file, then one MLflow write
+            folder = Path(directory)
+            for name in self.artifacts:
+                if name not in result:
+                    continue
+                _write_json(folder / f"{name}.json", result[name])
+                if name in TRIAL_FIGURES:
+                    title = f"{name.replace('_', ' ')}, {self.benchmark}\n{name_tag}"
+                    figure = TRIAL_FIGURES[name](result[name], title)
+                    figure.savefig(folder / f"{name}.png")
+                    plt.close(figure)
+            _write_json(folder / "results.json", {"config": trial.config, "last_result": result})
+            self.client.log_artifacts(run_id, directory)
         self.client.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:

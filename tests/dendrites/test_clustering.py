@@ -31,3 +31,22 @@ def test_batches_of_distinct_tasks_found_distinct_clusters_without_labels():
     founded_in = torch.tensor(clusters.tasks)[clusters.infer_cluster(test)]
     assert founded_in.tolist() == [0, 1, 2]
     assert clusters.vectors.shape[1] == 16
+
+
+def test_hotelling_decision_matches_the_f_test_p_value_for_small_samples():
+    """Small samples, where the F distribution's degrees of freedom (p, n1 + n2 - p - 1) matter:
+    the test keeps "same mean" exactly when the textbook p-value (numpy + scipy.stats) exceeds alpha."""
+    import numpy as np
+    from scipy.stats import f
+
+    g = torch.Generator().manual_seed(3)
+    for shift in (0.0, 0.4, 0.8):
+        a, b = torch.randn(8, 5, generator=g), torch.randn(9, 5, generator=g) + shift
+        x, y = a.double().numpy(), b.double().numpy()
+        n1, n2, p = len(x), len(y), x.shape[1]
+        diff = x.mean(0) - y.mean(0)
+        pooled = ((n1 - 1) * np.cov(x.T) + (n2 - 1) * np.cov(y.T)) / (n1 + n2 - 2)
+        t2 = n1 * n2 / (n1 + n2) * diff @ np.linalg.pinv(pooled) @ diff
+        p_value = f.sf((n1 + n2 - p - 1) / (p * (n1 + n2 - 2)) * t2, p, n1 + n2 - p - 1)
+        assert hotelling_same_mean(a, b, alpha=p_value * 0.9)
+        assert not hotelling_same_mean(a, b, alpha=min(p_value * 1.1, 0.999))

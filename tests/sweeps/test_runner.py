@@ -11,6 +11,7 @@ import pytest
 import ray
 import yaml
 from mlflow.tracking import MlflowClient
+from ray.tune import ExperimentAnalysis
 
 from sweeps.plan import SweepPlan
 from sweeps.runner import load_record, resume_sweep
@@ -53,6 +54,9 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     outcome = run_sweep(_spec("track"), settings)
     assert outcome.status == "succeeded"
     assert outcome.trials_total == 4
+    # a finished trial's worker process runs the next trial (reuse_actors): 4 trials, 2 CPUs
+    pids = {trial.last_result["pid"] for trial in ExperimentAnalysis(outcome.experiment_dir).trials}
+    assert len(pids) < 4, pids
     client = MlflowClient(settings.tracking_uri)
     record = load_record(outcome.experiment_dir)
     parent = client.get_run(record.parent_run_id)

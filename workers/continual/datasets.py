@@ -13,6 +13,7 @@ All are returned flattened, standardised with the training split's mean and std.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import urllib.request
@@ -235,9 +236,17 @@ def dataset_missing(name: str, data_dir: str | Path | None = None, download: boo
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
-    """Load a registered dataset by name."""
-    try:
-        loader = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
-    return loader(Path(data_dir) if data_dir else None, download)
+    """Load a registered dataset by name, once per process: later calls for the same name and
+    directory return the same :class:`Dataset` (a sweep worker that runs trial after trial loads
+    it once). Its tensors are shared, so callers must treat them as read-only."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    directory = Path(data_dir).expanduser().resolve() if data_dir else None
+    return _cached_load(name, directory, default_data_dir(), download)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_load(name: str, directory: Path | None, default_dir: Path, download: bool) -> Dataset:
+    """The cache behind :func:`load_dataset`; ``default_dir`` is in the key because the loaders
+    fall back to it when no directory is given. Failures are not cached."""
+    return DATASETS[name](directory, download)

@@ -154,6 +154,24 @@ def test_mnist_npz_loader(tmp_path):
     assert load_dataset("mnist", tmp_path).input_dim == 784
 
 
+def test_dataset_is_loaded_once_per_process_and_training_leaves_it_unchanged(tmp_path):
+    """A reused sweep worker trains trial after trial on the cached dataset: the cache must hand
+    back the same data and no trial may change it (the next trial would train on altered data)."""
+    dataset = load_dataset("digits")
+    assert load_dataset("digits") is dataset
+    tensors = (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y)
+    before = [t.clone() for t in tensors]
+    first = train_continual(ContinualConfig(**TINY, seed=3))
+    assert all(torch.equal(a, b) for a, b in zip(before, tensors, strict=True))
+    assert train_continual(ContinualConfig(**TINY, seed=3)).accuracy_matrix == first.accuracy_matrix
+    with pytest.raises(DatasetNotFoundError):  # a failed load is not cached
+        load_dataset("mnist", tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 255, (20, 28, 28)),
+             y_train=np.arange(20) % 10, x_test=rng.integers(0, 255, (5, 28, 28)), y_test=np.arange(5))
+    assert load_dataset("mnist", tmp_path).input_dim == 784
+
+
 def test_missing_mnist_names_the_path(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=str(tmp_path)):
         load_dataset("mnist", tmp_path)
