@@ -1,4 +1,8 @@
-"""FastAPI dependencies: settings, the service's components and bearer-token auth."""
+"""FastAPI dependencies: settings, the service's components and bearer-token auth.
+
+They are ``async def`` on purpose: none of them blocks, and FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hand-off (and a wait for the GIL behind the reconciler's
+thread) on every request."""
 
 from __future__ import annotations
 
@@ -14,16 +18,16 @@ from service.settings import ServiceSettings
 bearer = HTTPBearer(auto_error=False, description="a token from DLAB_API_TOKENS (or DLAB_HOME/api-token)")
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require_token(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+async def require_token(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """401 unless the request carries one of the service's bearer tokens."""
     tokens: list[str] = request.app.state.tokens
     given = credentials.credentials if credentials else ""

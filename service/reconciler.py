@@ -73,7 +73,8 @@ class Reconciler:
                  mlflow: MlflowClient, on_change: Callable[[str], None] = lambda _sweep_id: None) -> None:
         self.settings = settings
         self.on_change = on_change
-        """Called with a sweep's id after its record was written (drops rendered reads)."""
+        """Called with a sweep's id after its record was written, in this thread (renders the API's
+        reads of it again, so a read never waits on Ray, MLflow or the database)."""
         self.sessions = sessions
         self.drivers = drivers
         self.mlflow = mlflow

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
@@ -28,60 +30,92 @@ SUMMARY_COLUMNS = (SweepRow.id, SweepRow.name, SweepRow.benchmark, SweepRow.stat
 """What a listing reads (not the spec or the trials)."""
 
 
+MAX_CACHED_DETAILS = 1024
+MAX_CACHED_PAGES = 32
+"""Rendered reads kept (oldest dropped first): bounded, whatever ids and pages clients ask for."""
+
+
+def _bounded_put(cache: dict, key, value: bytes, size: int) -> None:
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > size:
+        del cache[next(iter(cache))]
+
+
 class SweepRecords:
     """Queries over the sweep table, and the API's rendered reads of it: a sweep's detail and
-    listing pages as JSON bytes, kept until a writer (submission, reconciler, cancel) reports a
-    change, so a read costs a dictionary look-up."""
+    listing pages as JSON bytes. A writer (submission, reconciler, cancel) calls :meth:`changed`
+    after its commit, which renders the sweep's detail again, in the writer's thread, and, if the
+    sweep's listing fields moved, every kept listing page; so a read on the request path is a
+    dictionary look-up, with no database access, and sees every write made before it answered.
+    Renders and stores go one at a time (a lock): a render sees every commit before it, so the
+    last stored body is never older than the last write."""
 
     def __init__(self, settings: ServiceSettings, sessions: sessionmaker) -> None:
         self.settings = settings
         self.sessions = sessions
         self._details: dict[str, bytes] = {}
+        self._summaries: dict[str, bytes] = {}
         self._pages: dict[tuple[str | None, int, int], bytes] = {}
-        self._generation = 0  # bumped by every change: a read rendered across one is not kept
+        self._lock = threading.Lock()
 
-    def changed(self, sweep_id: str | None = None) -> None:
-        """Drop rendered reads a write made stale: the sweep's detail and every listing page."""
-        self._generation += 1
-        if sweep_id is not None:
-            self._details.pop(sweep_id, None)
-        self._pages.clear()
-
-    def _keep(self, cache: dict, key, value: bytes, generation: int) -> bytes:
-        if generation == self._generation:
-            cache[key] = value
-        return value
+    def changed(self, sweep_id: str) -> None:
+        """After a write to the sweep's record: render its detail again, and the kept listing
+        pages if its listing fields changed (nothing else when the write changed nothing)."""
+        with self._lock:
+            try:
+                row = self.get(sweep_id)
+            except SweepNotFound:
+                self._details.pop(sweep_id, None)
+                self._summaries.pop(sweep_id, None)
+                self._pages.clear()
+                return
+            _bounded_put(self._details, sweep_id, self._render_detail(row), MAX_CACHED_DETAILS)
+            summary = SweepSummary.model_validate(row, from_attributes=True).model_dump_json().encode()
+            if self._summaries.get(sweep_id) == summary:
+                return
+            _bounded_put(self._summaries, sweep_id, summary, MAX_CACHED_DETAILS)
+            for key in list(self._pages):
+                self._pages[key] = self._render_page(*key)
 
     def cached_detail(self, sweep_id: str) -> bytes | None:
-        """The sweep's rendered detail if it is current (no database access)."""
+        """The sweep's rendered detail if it is kept (no database access)."""
         return self._details.get(sweep_id)
 
     def cached_page(self, status: str | None, offset: int, limit: int) -> bytes | None:
-        """A rendered listing page if it is current (no database access)."""
+        """A rendered listing page if it is kept (no database access)."""
         return self._pages.get((status, offset, limit))
 
     def detail_json(self, sweep_id: str) -> bytes:
-        """The sweep's :meth:`detail` as JSON (rendered once per change)."""
-        cached = self._details.get(sweep_id)
-        if cached is None:
-            generation = self._generation
-            row = self.get(sweep_id)
-            trials = [TrialInfo.model_validate(t) for t in row.trials or ()]
-            cached = self._keep(self._details, sweep_id, self.detail(row, trials).model_dump_json().encode(),
-                                generation)
-        return cached
+        """The sweep's :meth:`detail` as JSON (rendered on a first read; kept current by
+        :meth:`changed`)."""
+        with self._lock:
+            cached = self._details.get(sweep_id)
+            if cached is None:
+                cached = self._render_detail(self.get(sweep_id))
+                _bounded_put(self._details, sweep_id, cached, MAX_CACHED_DETAILS)
+            return cached
 
     def page_json(self, status: str | None, offset: int, limit: int) -> bytes:
-        """A listing page (:class:`SweepPage`) as JSON (rendered once per change)."""
+        """A listing page (:class:`SweepPage`) as JSON (rendered on a first read; kept current by
+        :meth:`changed`)."""
         key = (status, offset, limit)
-        cached = self._pages.get(key)
-        if cached is None:
-            generation = self._generation
-            rows, total = self.list(status, offset, limit)
-            page = SweepPage(items=[SweepSummary.model_validate(row, from_attributes=True) for row in rows],
-                             total=total, offset=offset, limit=limit)
-            cached = self._keep(self._pages, key, page.model_dump_json().encode(), generation)
-        return cached
+        with self._lock:
+            cached = self._pages.get(key)
+            if cached is None:
+                cached = self._render_page(*key)
+                _bounded_put(self._pages, key, cached, MAX_CACHED_PAGES)
+            return cached
+
+    def _render_detail(self, row: SweepRow) -> bytes:
+        trials = [TrialInfo.model_validate(t) for t in row.trials or ()]
+        return self.detail(row, trials).model_dump_json().encode()
+
+    def _render_page(self, status: str | None, offset: int, limit: int) -> bytes:
+        rows, total = self.list(status, offset, limit)
+        page = SweepPage(items=[SweepSummary.model_validate(row, from_attributes=True) for row in rows],
+                         total=total, offset=offset, limit=limit)
+        return page.model_dump_json().encode()
 
     def get(self, sweep_id: str) -> SweepRow:
         with self.sessions() as session:

@@ -76,7 +76,8 @@ class Links(BaseModel):
 
 
 class SweepSummary(BaseModel):
-    """A sweep in a listing."""
+    """A sweep in a listing (its status as of the last reconciliation: at most one poll interval,
+    ``DLAB_POLL_INTERVAL_S``, old)."""
 
     id: str
     name: str
@@ -95,12 +96,18 @@ class SweepSummary(BaseModel):
 
 
 class SweepDetail(SweepSummary):
-    """Everything known about one sweep."""
+    """Everything known about one sweep, from the service's records: the background reconciler
+    copies the driver's state (Ray Jobs) and the trials (MLflow) into them every
+    ``DLAB_POLL_INTERVAL_S`` (1 s by default), so ``status``, ``trials``, ``best``, ``error`` and
+    the MLflow ids are at most one poll interval old; a read never waits on Ray or MLflow."""
 
     metric: str
     mode: Literal["max", "min"]
-    trials: TrialCounts
-    best: BestTrialSoFar | None = None
+    trials: TrialCounts = Field(description="trials by status, as of the last reconciliation "
+                                            "(at most one poll interval old)")
+    best: BestTrialSoFar | None = Field(
+        None, description="the trial with the best latest value of `metric` so far, as of the "
+                          "last reconciliation (at most one poll interval old); null before any report")
     error: str | None = None
     mlflow_tracking_uri: str | None = Field(
         None, description="the MLflow tracking server (no credentials); null when the service "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.asgi import TrackedSend, answer_json
 
 log = logging.getLogger("dlab.service")
 BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
@@ -23,21 +25,11 @@ class ServerErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend.wrap(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if started:  # the response is under way: uvicorn closes the connection itself
+            if tracked.started:  # the response is under way: uvicorn closes the connection itself
                 raise
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(BODY)).encode()),
-                                    (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": BODY})
+            await answer_json(send, 500, BODY, [(b"connection", b"close")])

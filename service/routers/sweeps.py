@@ -31,7 +31,8 @@ MAX_OFFSET = 1_000_000_000
 
 async def existing_sweep(sweep_id: str, services: ServicesDep) -> str:
     """The id of a recorded sweep, else 404 (a dependency, so it answers before a stream starts)."""
-    await run_in_threadpool(services.records.get, sweep_id)
+    if services.records.cached_detail(sweep_id) is None:
+        await run_in_threadpool(services.records.get, sweep_id)
     return sweep_id
 
 
@@ -81,7 +82,8 @@ async def list_sweeps(services: ServicesDep,
                       status_filter: Annotated[SweepStatus | None, Query(alias="status")] = None,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
-    """Sweeps, newest first, optionally filtered by status (from the service's records)."""
+    """Sweeps, newest first, optionally filtered by status (from the service's records, at most one
+    reconciler poll interval old; a kept page answers without a database query)."""
     body = services.records.cached_page(status_filter, offset, limit)
     if body is None:
         body = await run_in_threadpool(services.records.page_json, status_filter, offset, limit)
@@ -91,7 +93,8 @@ async def list_sweeps(services: ServicesDep,
 @router.get("/{sweep_id}", response_model=SweepDetail, responses=PER_SWEEP_ERRORS)
 async def get_sweep(sweep_id: str, services: ServicesDep) -> Response:
     """Status, trial counts, best trial so far, MLflow ids and links (from the service's records,
-    which the background reconciler keeps current; no Ray or MLflow call on a read)."""
+    which the background reconciler keeps current, at most one poll interval old; no Ray, MLflow
+    or database call on a read)."""
     body = services.records.cached_detail(sweep_id)
     if body is None:
         body = await run_in_threadpool(services.records.detail_json, sweep_id)

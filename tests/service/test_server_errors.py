@@ -3,9 +3,14 @@ traceback, path or address (the server log has them)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
+from service.limits import BodySizeLimit
 from service.server_errors import ServerErrors
 
 
@@ -22,3 +27,59 @@ def test_an_unhandled_error_is_a_clean_500_with_connection_close():
     assert response.status_code == 500
     assert response.headers["connection"] == "close"
     assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def _stack() -> FastAPI:
+    """A route that reads its body and one that fails mid-stream, behind the service's two
+    middlewares in the order :func:`service.app.create_app` adds them."""
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> int:
+        return len(await request.body())
+
+    @app.get("/half")
+    def half() -> StreamingResponse:
+        def chunks():
+            yield b"partial"
+            raise RuntimeError("after the start")
+        return StreamingResponse(chunks())
+
+    app.add_middleware(BodySizeLimit, max_bytes=1024)
+    app.add_middleware(ServerErrors)
+    return app
+
+
+async def _call(app: FastAPI, method: str, path: str, chunks: list[bytes]) -> list[dict]:
+    """The app called directly (no Content-Length: the body streams in ``chunks``); what it sent."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"test")], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "state": {}}
+    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+               for i, chunk in enumerate(chunks)]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_streamed_body_past_the_limit_is_one_413_and_a_crash_mid_response_is_not_answered_twice():
+    app = _stack()
+    sent = asyncio.run(_call(app, "POST", "/echo", [b"x" * 600, b"x" * 600]))
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [413]
+    assert asyncio.run(_call(app, "POST", "/echo", [b"x" * 600]))[0]["status"] == 200
+    sent = []
+    with pytest.raises(RuntimeError):  # uvicorn closes the connection: no second start
+        sent = asyncio.run(_call(app, "GET", "/half", [b""]))
+    assert [m for m in sent if m["type"] == "http.response.start" and m["status"] == 500] == []
