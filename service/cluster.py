@@ -25,6 +25,7 @@ log = logging.getLogger("dlab.service")
 HEAD_FILE = "ray-head.json"
 RAY_TOKEN_FILE = "ray-auth-token"
 HEAD_START_TIMEOUT_S = 300.0  # generous: a loaded 2-core machine starts a head in minutes
+HEAD_START_ATTEMPTS = 3  # `ray start` exiting early (a picked port taken meanwhile) is retried
 LOOPBACK = "127.0.0.1"
 SINGLE_NODE_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 """Ray's single-machine mode (its default on macOS/Windows): every Ray process of the head, the
@@ -142,24 +143,39 @@ def ensure_local_head(settings: ServiceSettings) -> LocalHead:
         return head
     home_hash = hashlib.sha1(str(settings.root).encode()).hexdigest()[:8]
     temp_dir = Path(tempfile.gettempdir()) / f"dlab-ray-{home_hash}"  # short: Unix socket paths
-    gcs_port, dashboard_port = free_port(), free_port()
     cpus = settings.local_ray_cpus or os.cpu_count() or 1
-    command = head_command(gcs_port, dashboard_port, temp_dir, cpus, "--node-ip-address", LOOPBACK)
-    log = (settings.root / "ray-head.log").open("ab")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **ray_auth_env(token_path), **SINGLE_NODE_ENV}
     for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):  # the embedded head uses its own token file
         env.pop(name, None)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True, cwd=settings.root)
-    head = LocalHead(pid=process.pid, gcs_address=f"127.0.0.1:{gcs_port}",
-                     dashboard_url=f"http://127.0.0.1:{dashboard_port}", temp_dir=str(temp_dir))
-    _head_file(settings).write_text(head.model_dump_json(indent=2))
-    try:
-        wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process, token_path)
-    except ClusterUnavailable:
-        stop_local_head(settings)
-        raise
-    return head
+    attempt = 0
+    while True:
+        attempt += 1
+        # ports are picked free, then bound by Ray a moment later: on a busy machine another
+        # process can take one in between, and `ray start` exits; new ports, bounded retries
+        gcs_port, dashboard_port = free_port(), free_port()
+        command = head_command(gcs_port, dashboard_port, temp_dir, cpus, "--node-ip-address", LOOPBACK)
+        with (settings.root / "ray-head.log").open("ab") as head_log:
+            process = subprocess.Popen(command, stdout=head_log, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True, cwd=settings.root)
+        head = LocalHead(pid=process.pid, gcs_address=f"127.0.0.1:{gcs_port}",
+                         dashboard_url=f"http://127.0.0.1:{dashboard_port}", temp_dir=str(temp_dir))
+        _head_file(settings).write_text(head.model_dump_json(indent=2))
+        try:
+            wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process, token_path)
+            return head
+        except HeadExited:
+            stop_local_head(settings)
+            if attempt == HEAD_START_ATTEMPTS:
+                raise
+            log.warning("ray start exited (attempt %d of %d); retrying with new ports",
+                        attempt, HEAD_START_ATTEMPTS)
+        except ClusterUnavailable:
+            stop_local_head(settings)
+            raise
+
+
+class HeadExited(ClusterUnavailable):
+    """The embedded head's ``ray start`` exited before Ray Jobs answered."""
 
 
 def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None,
@@ -178,8 +194,8 @@ def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen
             return
         except ClusterUnavailable as err:
             if process is not None and process.poll() is not None:
-                raise ClusterUnavailable(f"ray start exited with code {process.returncode}; "
-                                         "see ray-head.log under DLAB_HOME") from err
+                raise HeadExited(f"ray start exited with code {process.returncode}; "
+                                 "see ray-head.log under DLAB_HOME") from err
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

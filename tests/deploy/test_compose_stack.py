@@ -324,6 +324,7 @@ def test_killing_a_worker_container_mid_sweep_loses_no_finished_trial(stack, tmp
                                   "a finished trial and a running one past its first task", interval_s=0.5)
         container = stack.worker_container(victim.data.tags["dlab.node_id"])
         subprocess.run(["docker", "kill", container], check=True, capture_output=True, timeout=60)
+        killed_at_ms = int(time.time() * 1000)
 
         def ended():
             detail = stack.status(sweep_id)
@@ -343,6 +344,9 @@ def test_killing_a_worker_container_mid_sweep_loses_no_finished_trial(stack, tmp
         # the killed trial went on from its checkpoint: its first task was not trained again
         steps = [m.step for m in mlflow.get_metric_history(victim.info.run_id, "mean_accuracy")]
         assert steps.count(1) == 1 and max(steps) == LONGER["num_tasks"], steps
-        errors = stack.compose("exec", "-T", "ray-head", "sh", "-c",
-                               f"ls /data/ray_results/{sweep_id}/*/error.txt", check=False).stdout.split()
-        assert errors, "Tune should have recorded the killed trial's failure before retrying it"
+        errors = stack.compose("exec", "-T", "ray-head", "find", f"/data/ray_results/{sweep_id}",
+                               "-name", "error.txt", check=False).stdout.split()
+        if not errors:  # no trial failed: on a loaded machine the kill can land after the victim's end
+            victim_end = mlflow.get_run(victim.info.run_id).info.end_time
+            assert victim_end is not None and victim_end <= killed_at_ms, \
+                "the killed trial was still running, yet Tune recorded no failure before retrying it"
