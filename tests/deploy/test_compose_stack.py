@@ -333,7 +333,8 @@ def test_killing_a_worker_container_mid_sweep_loses_no_finished_trial(stack, tmp
         final = wait_for(ended, 1200, f"sweep {sweep_id} to end after its worker was killed", interval_s=2)
         stack.timings["sweep: 4 trials, a worker killed"] = time.monotonic() - start
         assert final["status"] == "succeeded", final
-        assert final["trials"]["done"] == 4, final
+        assert final["trials"]["done"] == 4, (final["trials"], [  # which trial, in which state
+            (run.info.run_name, run.info.status) for run in stack.trial_runs(mlflow, final)])
         for run in before:  # what was recorded before the worker died is untouched
             after = mlflow.get_run(run.info.run_id)
             assert after.info.status == "FINISHED" and after.info.end_time == run.info.end_time
