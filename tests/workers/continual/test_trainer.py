@@ -133,12 +133,18 @@ def _write_idx(path, array):
         f.write(header + array.astype(np.uint8).tobytes())
 
 
+def _write_idx_dataset(directory, train: int, seed: int) -> None:
+    """The four gzipped IDX files of an MNIST-format dataset: ``train`` random 28x28 training
+    images labelled ``i % 10``, and 10 test images labelled 0..9."""
+    rng = np.random.default_rng(seed)
+    _write_idx(directory / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (train, 28, 28)))
+    _write_idx(directory / "train-labels-idx1-ubyte.gz", np.arange(train) % 10)
+    _write_idx(directory / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (10, 28, 28)))
+    _write_idx(directory / "t10k-labels-idx1-ubyte.gz", np.arange(10))
+
+
 def test_mnist_idx_loader_reads_local_files(tmp_path):
-    rng = np.random.default_rng(0)
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (30, 28, 28)))
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(30) % 10)
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (10, 28, 28)))
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10))
+    _write_idx_dataset(tmp_path, train=30, seed=0)
     dataset = load_dataset("mnist", tmp_path)
     assert dataset.train_x.shape == (30, 784)
     assert dataset.test_y.tolist() == list(range(10))
@@ -220,11 +226,7 @@ def test_demo_sweep_spec_is_valid_and_small():
 
 
 def test_fashion_mnist_reads_idx_files_from_data_dir(tmp_path):
-    rng = np.random.default_rng(1)
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (20, 28, 28)))
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(20) % 10)
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (10, 28, 28)))
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10))
+    _write_idx_dataset(tmp_path, train=20, seed=1)
     dataset = load_dataset("fashion_mnist", tmp_path)
     assert dataset.name == "fashion_mnist" and dataset.train_x.shape == (20, 784)
 
