@@ -12,7 +12,10 @@ thread each; ``--parallel N`` runs N at once, e.g. sharing one GPU), so a run pi
 as it is when it starts. Runs go in priority order (Active Dendrites and the dense MLP seed 0,
 one seed of every other row, then more seeds) and each finished run is appended to ``--out`` at
 once, so an interrupted bench keeps what it measured; rerunning skips the runs already there.
-Per-task progress goes to ``<out>.progress/<row>_seed<N>.jsonl``. The printed wall time is
+Per-task progress goes to ``<out>.progress/<row>_seed<N>.jsonl`` and the run's state after each
+task to ``bench/out/paper_table.checkpoints/`` (git-ignored, deleted when the run ends): a run
+stopped mid-way (machine stopped, session ended) resumes from its last finished task, on the
+same device, and its wall time counts only the time spent training. The printed wall time is
 that of ``--parallel 1``-equivalent work only when the runs did not share the machine: the
 table names the device and how many runs shared it.
 """
@@ -48,6 +51,7 @@ PRIORITY = [("dendrites", 0), ("mlp", 0), ("sparse_mlp", 0), ("dendrites_relu", 
             ("xdg", 0), ("dendrites_si", 0), ("si", 0), ("xdg_si", 0), ("dendrites", 1),
             ("mlp", 1), ("dendrites", 2), ("mlp", 2)]
 DEFAULT_OUT = Path(__file__).parent / "results" / "paper_table.json"
+CHECKPOINTS = Path(__file__).parent / "out" / "paper_table.checkpoints"
 
 
 def progress_dir(out: Path) -> Path:
@@ -67,19 +71,28 @@ def run_one(row: str, seed: int, dataset: str, num_tasks: int, device: str = "cp
                              device=device, precision=precision, variant=ROWS[row][1])
     progress = progress_dir(out) / f"{row}_seed{seed}.jsonl"
     progress.parent.mkdir(parents=True, exist_ok=True)
-    progress.write_text("")
+    saved = CHECKPOINTS / f"{out.stem}_{row}_seed{seed}.pt"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    state = torch.load(saved, weights_only=False) if saved.exists() else None
+    if state is not None and state["config"] != config.model_dump():
+        state = None  # another device, precision or code version: start again
+    if state is None:
+        progress.write_text("")
 
-    def log_task(metrics: dict[str, Any], _checkpoint) -> None:  # per-task lines while it runs
+    def log_task(metrics: dict[str, Any], checkpoint) -> None:  # per-task lines while it runs
         with progress.open("a") as f:
             f.write(json.dumps({k: metrics[k] for k in ("task", "mean_accuracy", "forgetting",
                                                          "wall_time_s")}) + "\n")
+        partial = saved.with_suffix(".tmp")
+        torch.save(checkpoint(), partial)
+        partial.replace(saved)
 
-    started = time.perf_counter()
-    results = train_continual(config, log_task)
+    results = train_continual(config, log_task, resume_state=state)
+    saved.unlink(missing_ok=True)
     return {"row": row, "seed": seed, "final_mean_accuracy": results.final_mean_accuracy,
             "forgetting": results.forgetting, "backward_transfer": results.backward_transfer,
             "task_inference_accuracy": results.task_inference_accuracy,
-            "wall_time_s": time.perf_counter() - started, "device": device_name(results.device),
+            "wall_time_s": results.wall_time_s, "device": device_name(results.device),
             "precision": precision, "accuracy_matrix": results.accuracy_matrix,
             "config": results.config}
 
