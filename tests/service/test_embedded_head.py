@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import ipaddress
 import stat
+import sys
 
 import httpx
 import psutil
 import pytest
 
-from service.cluster import ensure_local_head, jobs_client, ray_token_path, stop_local_head
+from service import cluster
+from service.cluster import (
+    HEAD_START_ATTEMPTS,
+    HeadExited,
+    ensure_local_head,
+    jobs_client,
+    ray_token_path,
+    running_local_head,
+    stop_local_head,
+)
 from service.settings import ServiceSettings
 from tests.waiting import wait_for
 
@@ -79,3 +89,36 @@ def test_ray_token_auth_is_on_and_the_token_file_is_private(head):
                       timeout=30)
     assert wrong.status_code in (401, 403)
     assert jobs_client(info.dashboard_url, token_path).list_jobs() == []
+
+
+EXITS_AT_ONCE = [sys.executable, "-c", "raise SystemExit(1)"]
+"""What `ray start` does when a port it was given is taken by the time it binds it."""
+
+
+def test_a_ray_start_that_exits_is_retried_a_bounded_number_of_times(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cluster, "head_command", lambda *args: calls.append(args) or EXITS_AT_ONCE)
+    settings = ServiceSettings(home=tmp_path, local_ray_cpus=1)
+    with pytest.raises(HeadExited):
+        ensure_local_head(settings)
+    assert len(calls) == HEAD_START_ATTEMPTS
+    assert len({args[:2] for args in calls}) == HEAD_START_ATTEMPTS, "each attempt takes new ports"
+    assert running_local_head(settings) is None
+
+
+def test_a_head_whose_first_ray_start_exits_comes_up_on_new_ports(tmp_path, monkeypatch):
+    real_command, calls = cluster.head_command, []
+
+    def first_exits(*args):
+        calls.append(args)
+        return EXITS_AT_ONCE if len(calls) == 1 else real_command(*args)
+
+    monkeypatch.setattr(cluster, "head_command", first_exits)
+    settings = ServiceSettings(home=tmp_path, local_ray_cpus=1)
+    try:
+        info = ensure_local_head(settings)
+        assert len(calls) == 2
+        assert info.gcs_address == f"127.0.0.1:{calls[1][0]}"
+        assert jobs_client(info.dashboard_url, ray_token_path(settings)).list_jobs() == []
+    finally:
+        stop_local_head(settings)
