@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from mlflow.exceptions import MlflowException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.cached_reads import CachedReads
 from service.cluster import ClusterUnavailable, ensure_local_head
 from service.db import make_engine, make_sessionmaker
 from service.errors import LimitExceeded, SpecRejected, SweepConflict, SweepNotFound
@@ -23,6 +24,7 @@ from service.openapi import allowed_methods, operation_id
 from service.openapi import install as install_openapi
 from service.reconciler import Reconciler
 from service.routers import health, sweeps
+from service.schemas import DEFAULT_PAGE_LIMIT
 from service.server_errors import ServerErrors
 from service.services import Services
 from service.settings import ServiceSettings
@@ -89,6 +91,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.tokens = settings.tokens()
         app.state.services = services
         await run_in_threadpool(services.reconciler.reconcile)
+        # the default listing page kept from the start: the first clients polling the listing
+        # at once then find it rendered instead of each rendering it
+        await run_in_threadpool(services.records.page_json, None, 0, DEFAULT_PAGE_LIMIT)
         task = asyncio.create_task(_reconcile_forever(services.reconciler, settings.poll_interval_s))
         try:
             yield
@@ -104,5 +109,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     _error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CachedReads)  # inside ServerErrors: a crash here still answers a plain 500
     app.add_middleware(ServerErrors)
     return app

@@ -26,12 +26,15 @@ async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
+def token_is_valid(given: str, tokens: list[str]) -> bool:
+    """Whether ``given`` is one of the service's tokens (compared in constant time)."""
+    return any(secrets.compare_digest(given.encode(), token.encode()) for token in tokens)
+
+
 async def require_token(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """401 unless the request carries one of the service's bearer tokens."""
-    tokens: list[str] = request.app.state.tokens
-    given = credentials.credentials if credentials else ""
-    if not any(secrets.compare_digest(given.encode(), token.encode()) for token in tokens):
+    if not token_is_valid(credentials.credentials if credentials else "", request.app.state.tokens):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
 

@@ -126,6 +126,10 @@ class SweepCreated(BaseModel):
     links: Links
 
 
+DEFAULT_PAGE_LIMIT = 50
+"""Sweeps on a listing page when the client does not say."""
+
+
 class SweepPage(BaseModel):
     items: list[SweepSummary]
     total: int

@@ -14,7 +14,7 @@ from service.deps import ServicesDep, Settings, require_token
 from service.events import sweep_events
 from service.links import links
 from service.openapi import SWEEP_LINKS, error_responses
-from service.schemas import DryRun, SweepCreated, SweepDetail, SweepPage, TrialInfo
+from service.schemas import DEFAULT_PAGE_LIMIT, DryRun, SweepCreated, SweepDetail, SweepPage, TrialInfo
 from service.spec_body import REQUEST_BODY_DOC, spec_from_request
 from sweeps.report import SweepReport
 from sweeps.status import SweepStatus
@@ -81,7 +81,7 @@ async def submit_sweep(request: Request, response: Response, services: ServicesD
 async def list_sweeps(services: ServicesDep,
                       status_filter: Annotated[SweepStatus | None, Query(alias="status")] = None,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
+                      limit: Annotated[int, Query(ge=1, le=200)] = DEFAULT_PAGE_LIMIT) -> Response:
     """Sweeps, newest first, optionally filtered by status (from the service's records, at most one
     reconciler poll interval old; a kept page answers without a database query)."""
     body = services.records.cached_page(status_filter, offset, limit)
