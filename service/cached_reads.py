@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.asgi import answer_json
@@ -26,10 +27,12 @@ LISTING_PARAMETERS = frozenset({"status", "offset", "limit"})
 
 
 def _bearer(scope: Scope) -> str:
+    """The bearer token of the request's first Authorization header, parsed as FastAPI's
+    ``HTTPBearer`` parses it."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            return credentials.strip() if scheme.lower() == "bearer" else ""
+            scheme, credentials = get_authorization_scheme_param(value.decode("latin-1"))
+            return credentials if scheme.lower() == "bearer" else ""
     return ""
 
 
