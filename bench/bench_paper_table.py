@@ -8,7 +8,7 @@ paper's numbers (on MNIST: not the same data).
     python bench/bench_paper_table.py --device cuda --only dendritic:0 --precision bf16 --out X
 
 Each run is ``train_continual(ContinualConfig(preset="paper", ...))`` in a fresh subprocess (one
-thread each; ``--parallel N`` runs N at once, e.g. sharing one GPU), so a run picks up the code
+thread each, ``--threads`` for more; ``--parallel N`` runs N at once, e.g. sharing one GPU), so a run picks up the code
 as it is when it starts. Runs go in priority order (Active Dendrites and the dense MLP seed 0,
 one seed of every other row, then more seeds) and each finished run is appended to ``--out`` at
 once, so an interrupted bench keeps what it measured; rerunning skips the runs already there.
@@ -60,13 +60,13 @@ def progress_dir(out: Path) -> Path:
 
 
 def run_one(row: str, seed: int, dataset: str, num_tasks: int, device: str = "cpu",
-            precision: str = "fp32", out: Path = DEFAULT_OUT) -> dict[str, Any]:
+            precision: str = "fp32", out: Path = DEFAULT_OUT, threads: int = 1) -> dict[str, Any]:
     """One run in this process; the summary the table needs."""
     import torch
 
     from workers.continual import ContinualConfig, train_continual
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     config = ContinualConfig(preset="paper", dataset=dataset, num_tasks=num_tasks, seed=seed,
                              device=device, precision=precision, variant=ROWS[row][1])
     progress = progress_dir(out) / f"{row}_seed{seed}.jsonl"
@@ -156,7 +156,8 @@ def _run_subprocess(row: str, seed: int, args: argparse.Namespace) -> dict[str, 
     proc = subprocess.run(
         [sys.executable, __file__, "--one", row, str(seed), "--dataset", args.dataset,
          "--num-tasks", str(args.num_tasks), "--device", args.device, "--precision",
-         args.precision, "--out", str(args.out)], capture_output=True, text=True)
+         args.precision, "--out", str(args.out), "--threads", str(args.threads)],
+        capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"  {row} seed {seed} failed:\n{proc.stderr[-2000:]}", flush=True)
         return None
@@ -174,13 +175,14 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast on CUDA (the config's precision field)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--only", default="", metavar="ROW:SEED,...",
                         help="these runs instead of the priority list")
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.dataset, args.num_tasks,
-                                 args.device, args.precision, args.out)))
+                                 args.device, args.precision, args.out, args.threads)))
         return
     runs = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
     if not args.table:
