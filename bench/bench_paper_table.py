@@ -8,10 +8,11 @@ paper's numbers (on MNIST: not the same data).
     python bench/bench_paper_table.py --device cuda --only dendritic:0 --precision bf16 --out X
 
 Each run is ``train_continual(ContinualConfig(preset="paper", ...))`` in a fresh subprocess (one
-thread each, ``--threads`` for more; ``--parallel N`` runs N at once, e.g. sharing one GPU), so a run picks up the code
-as it is when it starts. Runs go in priority order (Active Dendrites and the dense MLP seed 0,
-one seed of every other row, then more seeds) and each finished run is appended to ``--out`` at
-once, so an interrupted bench keeps what it measured; rerunning skips the runs already there.
+thread each, ``--threads`` for more; ``--parallel N`` runs N at once, e.g. sharing one GPU), so
+a run picks up the code as it is when it starts. Runs go in priority order (Active Dendrites and
+the dense MLP seed 0, one seed of every other row, then more seeds) and each finished run is
+appended to ``--out`` at once, so an interrupted bench keeps what it measured; rerunning skips
+the runs already there.
 Per-task progress goes to ``<out>.progress/<row>_seed<N>.jsonl`` and the run's state after each
 task to ``bench/out/paper_table.checkpoints/`` (git-ignored, deleted when the run ends): a run
 stopped mid-way (machine stopped, session ended) resumes from its last finished task, on the
