@@ -60,18 +60,19 @@ class CachedReads:
         self.app = app
 
     def _kept_body(self, scope: Scope) -> bytes | None:
+        path, query = scope["path"], scope["query_string"]
+        prefix, _, sweep_id = path.rpartition("/")
+        listing, detail = path == SWEEPS_PATH, prefix == SWEEPS_PATH and sweep_id and not query
+        if not (listing or detail):  # every other route: no token check here, the app does it
+            return None
         state = scope["app"].state if "app" in scope else None
         services: Services | None = getattr(state, "services", None)
         if services is None or not token_is_valid(_bearer(scope), state.tokens):
             return None
-        path = scope["path"]
-        if path == SWEEPS_PATH:
-            key = _page_key(scope["query_string"])
-            return None if key is None else services.records.cached_page(*key)
-        prefix, _, sweep_id = path.rpartition("/")
-        if prefix == SWEEPS_PATH and sweep_id and not scope["query_string"]:
+        if detail:
             return services.records.cached_detail(sweep_id)
-        return None
+        key = _page_key(query)
+        return None if key is None else services.records.cached_page(*key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":

@@ -147,9 +147,7 @@ def ensure_local_head(settings: ServiceSettings) -> LocalHead:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **ray_auth_env(token_path), **SINGLE_NODE_ENV}
     for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):  # the embedded head uses its own token file
         env.pop(name, None)
-    attempt = 0
-    while True:
-        attempt += 1
+    for attempt in range(1, HEAD_START_ATTEMPTS + 1):
         # ports are picked free, then bound by Ray a moment later: on a busy machine another
         # process can take one in between, and `ray start` exits; new ports, bounded retries
         gcs_port, dashboard_port = free_port(), free_port()
@@ -163,15 +161,13 @@ def ensure_local_head(settings: ServiceSettings) -> LocalHead:
         try:
             wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process, token_path)
             return head
-        except HeadExited:
+        except ClusterUnavailable as err:
             stop_local_head(settings)
-            if attempt == HEAD_START_ATTEMPTS:
+            if not isinstance(err, HeadExited) or attempt == HEAD_START_ATTEMPTS:
                 raise
             log.warning("ray start exited (attempt %d of %d); retrying with new ports",
                         attempt, HEAD_START_ATTEMPTS)
-        except ClusterUnavailable:
-            stop_local_head(settings)
-            raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class HeadExited(ClusterUnavailable):
