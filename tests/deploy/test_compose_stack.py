@@ -340,9 +340,10 @@ def test_killing_a_worker_container_mid_sweep_loses_no_finished_trial(stack, tmp
 
         final = wait_for(ended, 1200, f"sweep {sweep_id} to end after its worker was killed", interval_s=2)
         stack.timings["sweep: 4 trials, a worker killed"] = time.monotonic() - start
+        runs = stack.trial_runs(mlflow, final)
         shown = ("status", "trials", "error", "driver_restarts")
         why = {"sweep": {k: v for k, v in final.items() if k in shown},
-               "runs": [(run.info.run_name, run.info.status) for run in stack.trial_runs(mlflow, final)],
+               "runs": [(run.info.run_name, run.info.status) for run in runs],
                "tune errors": stack.tune_errors(sweep_id)}  # what a failure below needs to be explained
         assert final["status"] == "succeeded", why
         assert final["trials"]["done"] == 4, why
@@ -350,7 +351,6 @@ def test_killing_a_worker_container_mid_sweep_loses_no_finished_trial(stack, tmp
             after = mlflow.get_run(run.info.run_id)
             assert after.info.status == "FINISHED" and after.info.end_time == run.info.end_time
             assert after.data.metrics == run.data.metrics
-        runs = stack.trial_runs(mlflow, final)
         assert len(runs) == 4 and all(run.info.status == "FINISHED" for run in runs), \
             [(run.info.run_name, run.info.status) for run in runs]
         # the killed trial went on from its checkpoint: its first task was not trained again
