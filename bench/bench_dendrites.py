@@ -8,9 +8,12 @@ dedup path vs the naive per-sample path. Measured side by side (interleaved roun
 
 Paper sizes: 784 -> 2048 -> 2048 -> 10, 10 segments, 784-d context, kWTA 5%, weight sparsity
 50%, Adam. Goal: dendritic (the default path: dedup, winner-row segment gradients stepped by
-the exact ExactRowAdam) <= 1.3x the dense MLP's step time. "dense segment grads" is the former
-default (dense gradient and dense Adam over all 32M segment weights); "lazy sparse" is
-``sparse_segment_updates`` (RowSparseAdam: not dense Adam).
+the exact ExactRowAdam on CPU, dense segment gradients on a GPU) <= 1.3x the dense MLP's step
+time. The segment update the default does not use is timed beside it: "dense segment grads"
+(CPU: dense gradient and dense Adam over all 32M segment weights) or "row-sparse segments"
+(GPU). "lazy sparse" is ``sparse_segment_updates`` (RowSparseAdam: not dense Adam). On CUDA
+(fp32) the dense MLP and the dendritic step (dense segment gradients) are also timed as
+captured CUDA graphs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from dendrites import MLP, DendriticMLP, IndexedContext, dendritic_adam
+from dendrites.optim import row_sparse_pays
+from workers.cuda_graphs import GraphedStep
 
 
 def _sync(device: torch.device) -> None:
@@ -60,6 +65,28 @@ def make_train_step(model: torch.nn.Module, x, y, context, amp: str | None = Non
     return step
 
 
+def make_graphed_train_step(model: torch.nn.Module, x, y, context) -> Callable[[], None]:
+    """The training step of :func:`make_train_step` with dense segment gradients and a
+    capturable optimiser, replayed as a CUDA graph (:class:`workers.cuda_graphs.GraphedStep`,
+    what a trial runs on CUDA); warmed up and captured before it returns."""
+    optimizer = dendritic_adam(model, lr=5e-4, capturable=True)
+    batches = itertools.cycle(zip(x, y, strict=True) if isinstance(x, list) else [(x, y)])
+
+    def eager_step(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(model(inputs, context), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    graphed = GraphedStep(eager_step)
+    while not graphed.captured:
+        graphed(*next(batches))
+        if graphed.failed:
+            raise RuntimeError("CUDA graph capture failed")
+    return lambda: graphed(*next(batches))
+
+
 def make_eval_step(model: torch.nn.Module, x, context) -> Callable[[], None]:
     """One no-grad forward pass."""
 
@@ -76,10 +103,17 @@ def profile_table(step: Callable[[], None], steps: int, rows: int, warmup: int =
 
     for _ in range(warmup):
         step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
         for _ in range(steps):
             step()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+        if cuda:
+            torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+    if cuda:  # where the GPU itself spends its time, and how many kernels a step launches
+        table += "\n" + prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows)
+    return table
 
 
 def time_interleaved(cases: dict[str, Callable[[], None]], device, rounds: int, steps: int,
@@ -185,15 +219,25 @@ def main() -> None:
                             sparse_segment_updates=sparse_updates).to(device)
 
     dense = MLP(dim, classes, (2048, 2048)).to(device)
+    dense_graphed = MLP(dim, classes, (2048, 2048)).to(device)
     amp = args.autocast
+    other_segments = "dense segment grads" if row_sparse_pays(device) else "row-sparse segments"
     train_cases = {
         "dense MLP": make_train_step(dense, x, y, None, amp),
         "dendritic, dedup": make_train_step(dendritic(True), x, y, shared, amp),
         "dendritic, naive": make_train_step(dendritic(False), x, y, prototypes[0].expand(b, -1), amp),
-        "dense segment grads": make_train_step(dendritic(True), x, y, shared, amp,
-                                               exact_segments=False),
+        # the segment update the default does not use on this device
+        other_segments: make_train_step(dendritic(True), x, y, shared, amp,
+                                        exact_segments=other_segments == "row-sparse segments"),
         "lazy sparse": make_train_step(dendritic(True, True), x, y, shared, amp),
     }
+    if device.type == "cuda" and amp is None:
+        for name, model, context in (("dense MLP, CUDA graph", dense_graphed, None),
+                                     ("dendritic, CUDA graph", dendritic(True), shared)):
+            try:
+                train_cases[name] = make_graphed_train_step(model, x, y, context)
+            except Exception as error:  # (report and go on: the other cases still count)
+                print(f"{name}: capture failed: {type(error).__name__}: {error}")
     if args.profile:
         for name, step in train_cases.items():
             print(f"\n== {name}: top {args.profile} ops by self CPU time over {args.steps} steps")
@@ -221,9 +265,12 @@ def main() -> None:
               "  (goal <= 1.3x)")
         print(f"  ratio naive / dedup             = "
               f"{timings['dendritic, naive'] / timings['dendritic, dedup']:.2f}x")
-        for name in ("dense segment grads", "lazy sparse"):
+        for name in ("dense segment grads", "row-sparse segments", "lazy sparse"):
             if name in timings:
                 print(f"  ratio {name:<20} / dense = {timings[name] / timings['dense MLP']:.2f}x")
+        graphed = ("dendritic, CUDA graph", "dense MLP, CUDA graph")
+        if all(name in timings for name in graphed):
+            print(f"  ratio both as CUDA graphs      = {timings[graphed[0]] / timings[graphed[1]]:.2f}x")
 
 
 if __name__ == "__main__":

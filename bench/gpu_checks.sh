@@ -4,13 +4,18 @@
 # .data/fashion_mnist/). Results go to $OUT (default bench/out/gpu).
 #
 #   bench/gpu_checks.sh [SECONDS]
+#   bench/gpu_checks.sh steps      # only the step benches, their CUDA profile and the scaling table
+#   bench/gpu_checks.sh graphs     # only the CUDA-graph tests and whole runs eager vs graphed
 #
-# In order: the dendritic-step benches at paper sizes (fp32, bf16 autocast) and the scaling
-# table; trial packing (4 five-task runs one at a time vs 4 sharing the GPU); the SAC update at
+# In order: the dendritic-step benches at paper sizes (fp32 with CUDA-graph cases, bf16
+# autocast), a torch.profiler table of each case (CPU and CUDA time) and the scaling table; trial packing (4 five-task runs one at a time vs 4 sharing the GPU); the SAC update at
 # the MT10 paper preset; then, at once and for SECONDS (default 270): the paper table's runs
 # ($TABLE_ONLY: ROW:SEED,... , default every row), one bf16 Active Dendrites run, and both MT10
 # arms of the paper preset (when metaworld is importable).
 set -uo pipefail
+steps_only=0 graphs_only=0
+[ "${1:-}" = steps ] && { steps_only=1; shift; }
+[ "${1:-}" = graphs ] && { graphs_only=1; shift; }
 budget=${1:-270}
 OUT=${OUT:-bench/out/gpu}
 mkdir -p "$OUT"
@@ -25,11 +30,23 @@ export PYTHONPATH=${PYTHONPATH:-$PWD}
 nvidia-smi -L
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))'
 
+if [ $graphs_only = 1 ]; then  # (pytest travels as wheels under .whl/test)
+  echo "== CUDA-graph tests"
+  python3 -m pytest -q -p no:cacheprovider tests/workers/continual/test_cuda_graphs.py
+  echo "== whole runs, eager vs CUDA graphs (paper preset, 3 tasks)"
+  python3 bench/bench_cuda_graphs.py --num-tasks 3 --pairs 2
+  exit 0
+fi
 echo "== dendritic step vs dense, paper sizes, fp32 then bf16 autocast"
 python3 bench/bench_dendrites.py --device cuda --rounds 5 --steps 20
 python3 bench/bench_dendrites.py --device cuda --rounds 5 --steps 20 --autocast bf16
+echo "== profile (cuda): top ops of each case over 10 steps, by self CPU time then self CUDA time"
+python3 bench/bench_dendrites.py --device cuda --profile 18 --steps 10 --warmup 5 > "$OUT/profile.txt" 2>&1
+grep -E "^==|Self CPU time total|Self CUDA time total|cudaLaunchKernel|cudaStreamSynchronize|cudaMemcpyAsync|cudaGraphLaunch|failed" \
+  "$OUT/profile.txt"
 echo "== scaling (cuda)"
 python3 bench/bench_dendrites.py --device cuda --rounds 3 --steps 10 --scaling
+[ $steps_only = 1 ] && exit 0
 echo "== packing: 4 five-task Active Dendrites runs, one at a time vs 4 sharing the GPU"
 for n in 1 4; do
   python3 bench/bench_paper_table.py --device cuda --num-tasks 5 --parallel $n \

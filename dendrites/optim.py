@@ -334,27 +334,46 @@ class ExactRowAdam(torch.optim.Optimizer):
                     state[key] = state[key].to(torch.long)
 
 
+def row_sparse_pays(device: torch.device) -> bool:
+    """Whether segment weights on ``device`` train faster from winning-row gradients
+    (:class:`ExactRowAdam`) than from dense ones. On CPU they do (the dense Adam step over all
+    segment weights is memory traffic; ``bench/bench_dendrites.py``). On a GPU that traffic takes
+    microseconds, while the row bookkeeping needs host synchronisations (row counts, the step
+    number): measured on an H200 at paper sizes, 3.6 ms per step with it vs 2.3 ms dense."""
+    return device.type == "cpu"
+
+
 class DendriticAdam:
     """Adam over a model's parameters: the dense ones with the fused kernel where supported, the
-    segment weights from winning-row gradients only. By default (``exact_segments``) the segments
+    segment weights from winning-row gradients only where that pays. With ``exact_segments``
+    (default: where :func:`row_sparse_pays` for the segments' device, i.e. on CPU) the segments
     are switched to sparse gradients (``DendriteSegments.sparse_grad``) and stepped by
-    :class:`ExactRowAdam`, so training follows dense Adam over all parameters; segments built
-    with ``sparse_updates`` get the lazy :class:`RowSparseAdam` instead. Exposes the optimiser
-    methods the trainers use.
+    :class:`ExactRowAdam`; otherwise they get dense gradients and the fused dense Adam. Both
+    follow dense Adam over all parameters. Segments built with ``sparse_updates`` get the lazy
+    :class:`RowSparseAdam` instead. ``capturable`` makes every step safe to capture in a CUDA
+    graph (step counts on the device; dense segment updates only). Exposes the optimiser methods
+    the trainers use.
     """
 
     def __init__(self, model: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, exact_segments: bool = True) -> None:
+                 eps: float = 1e-8, exact_segments: bool | None = None,
+                 capturable: bool = False) -> None:
         segments = [m for m in model.modules()
                     if isinstance(m, DendriteSegments) and m.weight.requires_grad]
+        if exact_segments is None:
+            exact_segments = not capturable and all(row_sparse_pays(m.weight.device) for m in segments)
         lazy = [m.weight for m in segments if m.sparse_updates]
         exact = [m.weight for m in segments if not m.sparse_updates and exact_segments]
+        if capturable and (lazy or exact):
+            raise ValueError("a capturable (CUDA-graph) optimiser needs dense segment updates: "
+                             "no sparse_segment_updates, exact_segments=False")
         for module in segments:
             module.sparse_grad = module.sparse_updates or exact_segments
         row_ids = {id(p) for p in lazy + exact}
         dense = [p for p in model.parameters() if id(p) not in row_ids and p.requires_grad]
         self.optimizers: list[torch.optim.Optimizer] = [
-            torch.optim.Adam(dense, lr=lr, betas=betas, eps=eps, fused=_fused_supported(dense))
+            torch.optim.Adam(dense, lr=lr, betas=betas, eps=eps, fused=_fused_supported(dense),
+                             capturable=capturable)
         ]
         if lazy:
             self.optimizers.append(RowSparseAdam(lazy, lr=lr, betas=betas, eps=eps))

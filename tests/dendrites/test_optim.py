@@ -73,3 +73,20 @@ def test_dendritic_adam_state_roundtrip_and_rezero():
     clone = dendritic_adam(model, lr=0.01)
     clone.load_state_dict(optimizer.state_dict())
     assert len(clone.param_groups) == 2
+
+
+def test_segments_train_row_sparse_on_cpu_and_dense_elsewhere():
+    """The exact row-sparse segment step is the default where it pays (CPU); on other devices
+    (a GPU; here the meta device stands in) segments get dense gradients and dense Adam."""
+    from dendrites.optim import ExactRowAdam
+
+    def build():
+        return DendriticMLP(12, 3, (32, 32), num_segments=4, context_dim=6, kw_percent_on=0.25)
+
+    on_cpu = build()
+    kinds = {type(opt) for opt in dendritic_adam(on_cpu, lr=1e-3).optimizers}
+    assert ExactRowAdam in kinds and all(layer.segments.sparse_grad for layer in on_cpu.layers)
+    elsewhere = build().to("meta")
+    kinds = {type(opt) for opt in dendritic_adam(elsewhere, lr=1e-3).optimizers}
+    assert kinds == {torch.optim.Adam}
+    assert not any(layer.segments.sparse_grad for layer in elsewhere.layers)

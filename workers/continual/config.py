@@ -95,6 +95,11 @@ class ContinualConfig(NetworkConfig):
         "fp32", description="bf16: forward passes and losses under torch.autocast(bfloat16) on "
                             "CUDA (weights, gradients and Adam stay fp32); ignored on CPU")
 
+    cuda_graphs: bool = Field(
+        True, description="on CUDA, replay each training step as a captured CUDA graph where the "
+                          "run allows it (dendritic or MLP model, prototype or one-hot context, no "
+                          "consolidation, no sparse_segment_updates); ignored on CPU")
+
     @model_validator(mode="before")
     @classmethod
     def _fill_from_preset(cls, data: Any) -> Any:

@@ -38,6 +38,7 @@ from workers.continual.metrics import (
 )
 from workers.continual.subnetworks import subnetwork_metrics
 from workers.continual.tasks import PermutedTaskStream
+from workers.cuda_graphs import GraphedStep
 from workers.torch_runtime import resolve_device, seed_everything
 from workers.workload import ProgressFn, ReportFn
 
@@ -55,6 +56,15 @@ def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn
                          context_dedup=config.context_dedup,
                          sparse_segment_updates=config.sparse_segment_updates,
                          context_percent_on=config.context_percent_on)
+
+
+def cuda_graphs_apply(config: ContinualConfig) -> bool:
+    """Whether a run's training step can be replayed as a CUDA graph (on a CUDA device): asked
+    for, and nothing in the step that changes shape or reads back to the host per batch (online
+    clustering, the row-sparse segment optimisers, a consolidation's per-step bookkeeping)."""
+    return (config.cuda_graphs and config.model in ("dendritic", "mlp")
+            and config.context != "online_prototype" and config.consolidation == "none"
+            and not config.sparse_segment_updates)
 
 
 def build_consolidation(config: ContinualConfig, model: nn.Module) -> Consolidation | None:
@@ -80,6 +90,7 @@ class ContinualTrainer:
         dataset = dataset or load_dataset(config.dataset, config.data_dir, config.download)
         self.stream = PermutedTaskStream(dataset, config.num_tasks, config.permutation_seed)
         self.model = build_model(config, dataset.input_dim, dataset.num_classes).to(self.device)
+        self.graphs = self.device.type == "cuda" and cuda_graphs_apply(config)
         self.optimizer = self._new_optimizer()
         self.consolidation = build_consolidation(config, self.model)
         self.prototypes = PrototypeContext()
@@ -96,13 +107,14 @@ class ContinualTrainer:
         return self.config.model in ("dendritic", "xdg")
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast for ``precision: bf16`` on CUDA; nothing otherwise."""
+        """bf16 autocast for ``precision: bf16`` on CUDA; nothing otherwise. (No cast cache when
+        steps are captured as CUDA graphs, as graph capture requires.)"""
         if self.config.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.graphs)
         return contextlib.nullcontext()
 
     def _new_optimizer(self):
-        return dendritic_adam(self.model, lr=self.config.lr)
+        return dendritic_adam(self.model, lr=self.config.lr, capturable=self.graphs)
 
     def _model_context(self, context: IndexedContext | None, batch_size: int):
         if context is None or self.config.context_dedup:
@@ -146,24 +158,19 @@ class ContinualTrainer:
             self.optimizer = self._new_optimizer()
         context = self._training_context(task)
         self.model.train()
+
+        def eager_step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+            return self._train_step(xb, yb, context, penalised)  # (context: the batch's, online)
+
+        # one graph per task: the task's context is captured with it
+        train_step = GraphedStep(eager_step) if self.graphs else eager_step
         epoch_loss = 0.0
         for _ in range(self.config.epochs):
             total, count = torch.zeros((), device=self.device), 0
             for xb, yb in self._batches(x, y):
                 if self.config.context == "online_prototype" and self.uses_context:
                     context = self.clusters.training_context(xb, task)
-                with self._autocast():
-                    logits = self.model(xb, self._model_context(context, len(xb)))
-                loss = F.cross_entropy(logits.float(), yb)
-                if penalised:
-                    loss = loss + self.consolidation.penalty()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.consolidation is not None:
-                    self.consolidation.before_step()
-                self.optimizer.step()
-                if self.consolidation is not None:
-                    self.consolidation.after_step()
+                loss = train_step(xb, yb)
                 total += loss.detach() * len(xb)  # no host sync per step (.item() once per epoch)
                 count += len(xb)
                 if progress is not None:
@@ -172,6 +179,23 @@ class ContinualTrainer:
         if self.consolidation is not None:
             self.consolidation.end_task(self._fisher_batches(x, y, context))
         return epoch_loss
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, context: IndexedContext | None,
+                    penalised: bool) -> torch.Tensor:
+        """One optimiser step on a batch; returns its loss."""
+        with self._autocast():
+            logits = self.model(xb, self._model_context(context, len(xb)))
+        loss = F.cross_entropy(logits.float(), yb)
+        if penalised:
+            loss = loss + self.consolidation.penalty()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.consolidation is not None:
+            self.consolidation.before_step()
+        self.optimizer.step()
+        if self.consolidation is not None:
+            self.consolidation.after_step()
+        return loss
 
     def _fisher_batches(self, x: torch.Tensor, y: torch.Tensor, context: IndexedContext | None):
         for xb, yb in self._batches(x, y):
