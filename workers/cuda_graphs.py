@@ -21,12 +21,12 @@ class GraphedStep:
     replayed as a CUDA graph.
 
     The first ``warmup`` calls run eagerly on a side stream (each a real training step; capture
-    needs kernels and workspaces initialised first). The next call is captured into a graph over
-    static copies of its batch, then replayed, and every later batch of the same shapes is
-    copied into those copies and replayed: the same kernels as the eager step, launched at once.
-    A batch of other shapes (an epoch's last partial batch) runs eagerly. Should capture fail,
-    the step warns and stays eager. The returned loss of a replay is the graph's own tensor:
-    read it before the next call.
+    needs kernels and workspaces initialised first). The next call with a batch shaped like the
+    first is captured into a graph over static copies of its batch, then replayed, and every
+    later batch of those shapes is copied into those copies and replayed: the same kernels as
+    the eager step, launched at once. A batch of other shapes (an epoch's last partial batch)
+    runs eagerly. Should capture fail, the step warns and stays eager. The returned loss of a
+    replay is the graph's own tensor: read it before the next call.
     """
 
     def __init__(self, step: Callable[..., torch.Tensor], warmup: int = 3) -> None:
@@ -34,6 +34,7 @@ class GraphedStep:
         self._warmup = warmup
         self._eager_calls = 0
         self._graph: torch.cuda.CUDAGraph | None = None
+        self._shapes: list[tuple[torch.Size, torch.dtype]] | None = None  # the first batch's
         self._inputs: tuple[torch.Tensor, ...] = ()
         self._loss: torch.Tensor | None = None
         self._failed = False
@@ -49,24 +50,20 @@ class GraphedStep:
         return self._failed
 
     def __call__(self, *batch: torch.Tensor) -> torch.Tensor:
-        if self._graph is not None:
-            if self._fits(batch):
-                for static, new in zip(self._inputs, batch, strict=True):
-                    static.copy_(new)
-                self._graph.replay()
-                return self._loss
+        shapes = [(tensor.shape, tensor.dtype) for tensor in batch]
+        if self._shapes is None:
+            self._shapes = shapes
+        if self._graph is not None and shapes == self._shapes:
+            for static, new in zip(self._inputs, batch, strict=True):
+                static.copy_(new)
+            self._graph.replay()
+            return self._loss
+        if self._graph is not None or self._failed:
             return self._step(*batch)
-        if self._failed:
-            return self._step(*batch)
-        if self._eager_calls < self._warmup:
+        if self._eager_calls < self._warmup or shapes != self._shapes:
             self._eager_calls += 1
             return self._on_side_stream(batch)
         return self._capture(batch)
-
-    def _fits(self, batch: tuple[torch.Tensor, ...]) -> bool:
-        return len(batch) == len(self._inputs) and all(
-            new.shape == static.shape and new.dtype == static.dtype
-            for new, static in zip(batch, self._inputs, strict=True))
 
     def _on_side_stream(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         side = torch.cuda.Stream()

@@ -50,6 +50,7 @@ def _train(config: ContinualConfig, dataset: Dataset) -> ContinualTrainer:
     {"context": "onehot"},
     {"precision": "bf16"},
     {"reset_optimizer": True, "context_dedup": False},
+    {"batch_size": 192},  # 3 full batches and a partial one: the graph waits for a full one
 ])
 @cuda
 def test_graphed_training_follows_eager_training(overrides, monkeypatch):
@@ -66,6 +67,8 @@ def test_graphed_training_follows_eager_training(overrides, monkeypatch):
     dataset = _dataset()
     graphed = _train(_config(**overrides), dataset)
     assert graphed.graphs and len(steps) == 3 and all(step.captured for step in steps)
+    full = graphed.config.batch_size
+    assert all(step._inputs[0].shape[0] == full for step in steps)  # (replayed: the full batches)
     eager = _train(_config(**overrides, cuda_graphs=False), dataset)
     assert not eager.graphs
     if overrides.get("precision") == "bf16":
