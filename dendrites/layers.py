@@ -52,9 +52,10 @@ class DendriteSegments(nn.Module):
     only the winning segments' rows (the others get zero gradient anyway): one
     ``(units, context_dim)`` block per distinct context, so no dense gradient over all segments
     is materialised. (With as many contexts as segments or more, a dense gradient is smaller and
-    is used instead.) :func:`dendrites.optim.dendritic_adam` turns it on and steps those rows with
-    :class:`dendrites.optim.ExactRowAdam` (the same trajectory as dense Adam). ``sparse_updates``
-    implies it and selects the lazy :class:`dendrites.optim.RowSparseAdam` instead (segments that
+    is used instead.) :func:`dendrites.optim.dendritic_adam` turns it on where row-sparse
+    updates pay (CPU) and steps those rows with :class:`dendrites.optim.ExactRowAdam` (the same
+    trajectory as dense Adam). ``sparse_updates`` implies it and selects the lazy
+    :class:`dendrites.optim.RowSparseAdam` instead (segments that
     do not win are not moved by stale Adam momentum: not dense Adam).
     """
 

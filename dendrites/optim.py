@@ -1,6 +1,7 @@
 """Optimisers for dendritic networks: fused Adam for dense weights and, for segment weights whose
 gradients hold only the winning rows, Adam that steps just the rows that move: exactly
-(:class:`ExactRowAdam`, the default) or lazily (:class:`RowSparseAdam`)."""
+(:class:`ExactRowAdam`, the default on CPU) or lazily (:class:`RowSparseAdam`). On a GPU the
+segments get dense gradients and the fused dense Adam by default (:func:`row_sparse_pays`)."""
 
 from __future__ import annotations
 
@@ -362,15 +363,12 @@ class DendriticAdam:
                     if isinstance(m, DendriteSegments) and m.weight.requires_grad]
         if exact_segments is None:
             exact_segments = not capturable and all(row_sparse_pays(m.weight.device) for m in segments)
-        lazy = [m.weight for m in segments if m.sparse_updates]
-        exact = [m.weight for m in segments if not m.sparse_updates and exact_segments]
+        dense, lazy, exact = _parameter_split(model, segments, exact_segments)
         if capturable and (lazy or exact):
             raise ValueError("a capturable (CUDA-graph) optimiser needs dense segment updates: "
                              "no sparse_segment_updates, exact_segments=False")
         for module in segments:
             module.sparse_grad = module.sparse_updates or exact_segments
-        row_ids = {id(p) for p in lazy + exact}
-        dense = [p for p in model.parameters() if id(p) not in row_ids and p.requires_grad]
         self.optimizers: list[torch.optim.Optimizer] = [
             torch.optim.Adam(dense, lr=lr, betas=betas, eps=eps, fused=_fused_supported(dense),
                              capturable=capturable)
@@ -379,6 +377,11 @@ class DendriticAdam:
             self.optimizers.append(RowSparseAdam(lazy, lr=lr, betas=betas, eps=eps))
         if exact:
             self.optimizers.append(ExactRowAdam(exact, lr=lr, betas=betas, eps=eps))
+        self._capturable = capturable
+        # the parameters each optimiser would hold with the other segment update (a checkpoint
+        # written on a device that used it loads here too)
+        other_dense, _, other_exact = _parameter_split(model, segments, not exact_segments)
+        self._other_split = [other_dense] + [params for params in (lazy, other_exact) if params]
         self._post_hooks: list[Callable[..., None]] = []
 
     @property
@@ -403,11 +406,69 @@ class DendriticAdam:
         return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict`, also one written with the other segment update (a
+        checkpoint from a CPU run resumed on a GPU, or back): each parameter's Adam state is the
+        same in both, only grouped differently."""
         saved = state["optimizers"]
         if len(saved) != len(self.optimizers):
-            raise ValueError("optimizer state was saved with a different sparse-update setting")
+            if len(saved) != len(self._other_split):
+                raise ValueError("optimizer state was saved for another model or sparse-update "
+                                 "setting (its parameter groups differ)")
+            saved = self._regrouped(saved)
         for opt, opt_state in zip(self.optimizers, saved, strict=True):
             opt.load_state_dict(opt_state)
+        adam = self.optimizers[0]
+        for group in adam.param_groups:  # (torch copies the saved flags; keep the built ones)
+            group["capturable"] = self._capturable
+            for param in group["params"]:
+                step = adam.state.get(param, {}).get("step")
+                if torch.is_tensor(step) and (self._capturable or group["fused"]):
+                    adam.state[param]["step"] = step.to(param.device, torch.float32)
+
+    def _regrouped(self, saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``saved`` (written with the other segment update) as this optimiser's state dicts."""
+        by_param: dict[int, dict[str, Any]] = {}
+        for params, opt_state in zip(self._other_split, saved, strict=True):
+            indices = [i for group in opt_state["param_groups"] for i in group["params"]]
+            for param, index in zip(params, indices, strict=True):
+                if index in opt_state["state"]:
+                    by_param[id(param)] = opt_state["state"][index]
+        regrouped = []
+        for opt in self.optimizers:
+            fresh = opt.state_dict()
+            params = [p for group in opt.param_groups for p in group["params"]]
+            indices = [i for group in fresh["param_groups"] for i in group["params"]]
+            fresh["state"] = {index: _adam_state_for(opt, param, by_param[id(param)])
+                              for param, index in zip(params, indices, strict=True)
+                              if id(param) in by_param}
+            regrouped.append(fresh)
+        return regrouped
+
+
+def _parameter_split(model: nn.Module, segments: list[DendriteSegments], exact_segments: bool
+                     ) -> tuple[list[nn.Parameter], list[nn.Parameter], list[nn.Parameter]]:
+    """The trainable parameters for the dense Adam, the lazy segment Adam and the exact one."""
+    lazy = [m.weight for m in segments if m.sparse_updates]
+    exact = [m.weight for m in segments if not m.sparse_updates and exact_segments]
+    row_ids = {id(p) for p in lazy + exact}
+    dense = [p for p in model.parameters() if id(p) not in row_ids and p.requires_grad]
+    return dense, lazy, exact
+
+
+def _adam_state_for(optimizer: torch.optim.Optimizer, param: torch.Tensor,
+                    state: dict[str, Any]) -> dict[str, Any]:
+    """One parameter's saved Adam state (step and both moments, current as of ``step``) in the
+    form ``optimizer`` keeps: an :class:`ExactRowAdam` also records every row as last moved and
+    synced at that step (as after a dense step)."""
+    if isinstance(optimizer, RowSparseAdam):  # (the same in both layouts)
+        return state
+    step = state["step"]
+    moments = {"exp_avg": state["exp_avg"], "exp_avg_sq": state["exp_avg_sq"]}
+    if isinstance(optimizer, ExactRowAdam):
+        count = int(step.item() if torch.is_tensor(step) else step)
+        rows = torch.full((param.shape[0],), count, dtype=torch.long)
+        return {"step": torch.tensor(float(count)), **moments, "last_grad": rows, "synced": rows.clone()}
+    return {"step": step if torch.is_tensor(step) else torch.tensor(float(step)), **moments}
 
 
 def dendritic_adam(model: nn.Module, lr: float, **kwargs: Any) -> DendriticAdam:

@@ -2,10 +2,10 @@
 
 On a GPU a training step of these networks is a few hundred small kernels whose launches cost
 more than their arithmetic (``bench/bench_dendrites.py`` on an H200: the dendritic step 2.7 ms
-launched op by op, 1.0 ms replayed as one graph). :class:`GraphedStep` captures a step once per
-batch shape and replays it; see PyTorch's "CUDA Graphs" notes (whole-network capture) for the
-rules a captured step must follow: static shapes, no host synchronisation, a ``capturable``
-optimiser.
+launched op by op, 1.0 ms replayed as one graph). :class:`GraphedStep` captures a step once, for
+the shapes of its first batch, and replays it; see PyTorch's "CUDA Graphs" notes (whole-network
+capture) for the rules a captured step must follow: static shapes, no host synchronisation, a
+``capturable`` optimiser.
 """
 
 from __future__ import annotations
@@ -26,10 +26,14 @@ class GraphedStep:
     later batch of those shapes is copied into those copies and replayed: the same kernels as
     the eager step, launched at once. A batch of other shapes (an epoch's last partial batch)
     runs eagerly. Should capture fail, the step warns and stays eager. The returned loss of a
-    replay is the graph's own tensor: read it before the next call.
+    replay is the graph's own tensor: read it before the next call. Warm-up and capture run on
+    the batch's own CUDA device (``cuda:1`` as well as ``cuda:0``).
     """
 
     def __init__(self, step: Callable[..., torch.Tensor], warmup: int = 3) -> None:
+        if warmup < 1:
+            raise ValueError("capture needs at least one eager warm-up step (optimiser state, "
+                             "kernels and workspaces allocated outside the graph)")
         self._step = step
         self._warmup = warmup
         self._eager_calls = 0
@@ -66,18 +70,21 @@ class GraphedStep:
         return self._capture(batch)
 
     def _on_side_stream(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            loss = self._step(*batch)
-        torch.cuda.current_stream().wait_stream(side)
+        with torch.cuda.device(batch[0].device):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = self._step(*batch)
+            torch.cuda.current_stream().wait_stream(side)
         return loss
 
     def _capture(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         inputs = tuple(tensor.clone() for tensor in batch)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):  # (records the kernels; runs none of them)
+            # (records the kernels, on a capture stream of the batch's device; runs none of them)
+            with torch.cuda.device(batch[0].device), \
+                    torch.cuda.graph(graph, stream=torch.cuda.Stream(batch[0].device)):
                 loss = self._step(*inputs)
         except RuntimeError as error:
             self._failed = True

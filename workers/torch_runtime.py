@@ -50,3 +50,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def to_device(tree: Any, device: torch.device) -> Any:
+    """``tree`` (tensors in nested dicts, lists and tuples) with every tensor moved to ``device``:
+    saved state from a run on another device (a CPU checkpoint resumed on a GPU, or back)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.to(device)
+    if isinstance(tree, dict):
+        return {key: to_device(value, device) for key, value in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(to_device(value, device) for value in tree)
+    return tree

@@ -1,5 +1,6 @@
-"""The default fast training path (winner-only segment gradients stepped by ExactRowAdam) trains
-like plain dense ``torch.optim.Adam`` over all parameters."""
+"""The default fast training path on CPU (winner-only segment gradients stepped by ExactRowAdam)
+trains like plain dense ``torch.optim.Adam`` over all parameters, and its state carries over to
+the dense segment update a GPU uses (and back)."""
 
 import copy
 
@@ -35,7 +36,10 @@ def _context(step: int, contexts: torch.Tensor) -> IndexedContext:
 
 
 def _train_side_by_side(betas: tuple[float, float], steps: int, reload_at: int | None = None,
-                        dendrite_sparsity: float = 0.0):
+                        dendrite_sparsity: float = 0.0, switch_at: tuple[int, ...] = ()):
+    """The fast model and its optimiser, and the plain reference, trained on the same batches;
+    a checkpoint round trip at ``reload_at``, and at each of ``switch_at`` one into the other
+    segment update (row-sparse <-> dense, as a CPU checkpoint resumed on a GPU does)."""
     torch.manual_seed(0)
     fast = _model(dendrite_sparsity)
     ref = copy.deepcopy(fast)
@@ -50,9 +54,10 @@ def _train_side_by_side(betas: tuple[float, float], steps: int, reload_at: int |
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if step == reload_at:  # a checkpoint round trip mid-run
+        if step == reload_at or step in switch_at:  # a checkpoint round trip mid-run
             state = fast_opt.state_dict()
-            fast_opt = dendritic_adam(fast, lr=1e-2, betas=betas)
+            exact = isinstance(fast_opt.optimizers[-1], ExactRowAdam) != (step in switch_at)
+            fast_opt = dendritic_adam(fast, lr=1e-2, betas=betas, exact_segments=exact)
             fast_opt.load_state_dict(state)
     return fast, fast_opt, ref, ref_opt
 
@@ -74,6 +79,16 @@ def test_default_fast_path_trains_like_dense_adam(betas, steps, dendrite_sparsit
         ours, theirs = exact.state[layer_fast.segments.weight], ref_opt.state[layer_ref.segments.weight]
         torch.testing.assert_close(ours["exp_avg"], theirs["exp_avg"], rtol=1e-3, atol=1e-7)
         torch.testing.assert_close(ours["exp_avg_sq"], theirs["exp_avg_sq"], rtol=1e-3, atol=1e-9)
+
+
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.3, 0.9)])
+def test_state_carries_over_between_row_sparse_and_dense_segment_updates(betas):
+    """Row-sparse state loaded into the dense update (a CPU checkpoint resumed on a GPU) and back
+    again: the run goes on along the dense-Adam trajectory."""
+    fast, fast_opt, ref, _ = _train_side_by_side(betas, 60, switch_at=(20, 40))
+    assert isinstance(fast_opt.optimizers[-1], ExactRowAdam)  # (row-sparse, dense, row-sparse)
+    for p_fast, p_ref in zip(fast.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p_fast, p_ref, rtol=1e-4, atol=1e-5)
 
 
 def test_segments_get_winner_row_gradients_only_from_dendritic_adam():

@@ -12,6 +12,10 @@ from workers.continual.datasets import DATASETS
 from workers.continual.presets import apply_preset
 from workers.torch_runtime import MAX_SEED
 
+SPEED_FIELDS = {"cuda_graphs", "device"}
+"""Config fields that change where and how fast a run trains, not what it computes (a run
+resumed on another device, e.g. a retried trial on another node, goes on from its checkpoint)."""
+
 
 class ContinualConfig(NetworkConfig):
     """One permuted-task continual-learning run on a dataset of the registry; the network fields
@@ -96,9 +100,15 @@ class ContinualConfig(NetworkConfig):
                             "CUDA (weights, gradients and Adam stay fp32); ignored on CPU")
 
     cuda_graphs: bool = Field(
-        True, description="on CUDA, replay each training step as a captured CUDA graph where the "
-                          "run allows it (dendritic or MLP model, prototype or one-hot context, no "
+        True, description="on CUDA, replay each task's full training batches from a captured "
+                          "CUDA graph (after 3 eager warm-up steps) where the run allows it "
+                          "(dendritic or MLP model, prototype or one-hot context, no "
                           "consolidation, no sparse_segment_updates); ignored on CPU")
+
+    def run_identity(self) -> dict[str, Any]:
+        """The fields that decide what a run computes: a checkpoint resumes under any config with
+        the same identity (``SPEED_FIELDS`` only change where and how fast it trains)."""
+        return self.model_dump(exclude=SPEED_FIELDS)
 
     @model_validator(mode="before")
     @classmethod

@@ -39,7 +39,7 @@ from workers.continual.metrics import (
 from workers.continual.subnetworks import subnetwork_metrics
 from workers.continual.tasks import PermutedTaskStream
 from workers.cuda_graphs import GraphedStep
-from workers.torch_runtime import resolve_device, seed_everything
+from workers.torch_runtime import resolve_device, seed_everything, to_device
 from workers.workload import ProgressFn, ReportFn
 
 
@@ -176,6 +176,8 @@ class ContinualTrainer:
                 if progress is not None:
                     progress(1, self.steps_per_task() * self.config.num_tasks)
             epoch_loss = total.item() / count
+        if isinstance(train_step, GraphedStep) and train_step.failed:
+            self.graphs = False  # (it warned once; the next tasks train eagerly from the start)
         if self.consolidation is not None:
             self.consolidation.end_task(self._fisher_batches(x, y, context))
         return epoch_loss
@@ -288,15 +290,19 @@ class ContinualTrainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a state saved by :meth:`state_dict` (same config)."""
-        if state["config"] != self.config.model_dump():
+        """Restore a state saved by :meth:`state_dict` (the same config, up to the fields that
+        only change speed; a state saved before such a field existed resumes too)."""
+        saved = ContinualConfig.model_validate(state["config"])
+        if saved.run_identity() != self.config.run_identity():
             raise ValueError("checkpoint was written by a run with a different configuration")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.consolidation is not None:
-            self.consolidation.load_state_dict(state["consolidation"])
-        self.prototypes.load_state_dict(state["prototypes"])
-        self.clusters.load_state_dict(state["clusters"])
+            self.consolidation.load_state_dict(to_device(state["consolidation"], self.device))
+        self.prototypes.load_state_dict(to_device(state["prototypes"], self.device))
+        clusters = state["clusters"]  # (its generator's state stays a CPU tensor)
+        self.clusters.load_state_dict({**to_device(clusters, self.device),
+                                       "generator": clusters["generator"]})
         self.batch_generator.set_state(state["batch_generator"])
         torch.set_rng_state(state["torch_rng"])
         self.accuracy_matrix = state["accuracy_matrix"]

@@ -106,6 +106,31 @@ def test_graphed_run_resumes_from_a_checkpoint():
     assert resumed.accuracy_matrix == whole.accuracy_matrix
 
 
+@cuda
+def test_cpu_checkpoint_resumes_on_the_gpu_with_graphs(monkeypatch):
+    """A checkpoint written on CPU (row-sparse segment optimiser, step counts on the host)
+    resumes on CUDA: its state regrouped for the dense, capturable optimiser, and the next
+    tasks' steps still captured."""
+    steps: list[GraphedStep] = []
+
+    class RecordedStep(GraphedStep):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            steps.append(self)
+
+    monkeypatch.setattr(trainer_module, "GraphedStep", RecordedStep)
+    dataset = _dataset()
+    on_cpu = ContinualTrainer(_config(device="cpu"), dataset)
+    on_cpu.step()
+    on_gpu = ContinualTrainer(_config(), dataset)
+    on_gpu.load_state_dict(on_cpu.state_dict())
+    while not on_gpu.finished:
+        on_gpu.step()
+    assert len(steps) == 2 and all(step.captured and not step.failed for step in steps)
+    assert on_gpu.accuracy_matrix[0] == on_cpu.accuracy_matrix[0]
+    assert on_gpu.accuracy_matrix[-1][-1] > 0.5  # (ten classes: it learned the last task)
+
+
 def test_graphs_apply_only_to_steps_without_per_batch_host_work():
     assert cuda_graphs_apply(_config())
     assert cuda_graphs_apply(_config(model="mlp"))

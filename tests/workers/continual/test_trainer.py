@@ -127,6 +127,17 @@ def test_checkpoint_from_other_config_is_refused():
         other.load_state_dict(trainer.state_dict())
 
 
+def test_checkpoint_resumes_across_speed_only_fields():
+    """``cuda_graphs`` and ``device`` change where and how fast, not the run: a checkpoint
+    resumes with them changed, and one saved before ``cuda_graphs`` existed resumes too."""
+    state = ContinualTrainer(ContinualConfig(**TINY)).state_dict()
+    ContinualTrainer(ContinualConfig(**TINY, cuda_graphs=False)).load_state_dict(state)
+    on_gpu = {**state, "config": {**state["config"], "device": "cuda:0"}}
+    ContinualTrainer(ContinualConfig(**TINY, device="cpu")).load_state_dict(on_gpu)
+    older = {**state, "config": {k: v for k, v in state["config"].items() if k != "cuda_graphs"}}
+    ContinualTrainer(ContinualConfig(**TINY)).load_state_dict(older)
+
+
 def _write_idx(path, array):
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     with gzip.open(path, "wb") as f:
