@@ -216,10 +216,12 @@ class MLflowTrialLogger(tune.Callback):
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
         self._recorded: set[str] = set()  # runs found already FINISHED: left as they are
+        self._last_step: dict[str, int] = {}  # per run: the last step whose metrics it holds
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_client"], state["_runs"], state["_recorded"] = None, {}, set()
+        state["_last_step"] = {}
         return state
 
     @property
@@ -242,6 +244,7 @@ class MLflowTrialLogger(tune.Callback):
                 # finished before a driver restart that Tune's saved state did not see yet: the
                 # trial may run (or complete) again, but its recorded results stay as they were
                 self._recorded.add(run_id)
+            self._last_step[run_id] = self._recorded_step(found[0])
         else:
             run_tags = {tags.PARENT_RUN: self.parent_run_id, tags.SWEEP_ID: self.sweep_id,
                         tags.TRIAL_ID: trial.trial_id, tags.KIND: tags.KIND_TRIAL,
@@ -253,6 +256,11 @@ class MLflowTrialLogger(tune.Callback):
         self._runs[trial.trial_id] = run_id
         return run_id
 
+    def _recorded_step(self, run) -> int:
+        """The last step a run found again (after a driver restart) holds metrics for."""
+        return max((m.step for key in run.data.metrics
+                    for m in self.client.get_metric_history(run.info.run_id, key)), default=-1)
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._run_id(trial)
 
@@ -261,6 +269,12 @@ class MLflowTrialLogger(tune.Callback):
         if run_id in self._recorded:
             return
         step = int(result.get(self.step_metric, result.get("training_iteration", 0)))
+        if step <= self._last_step.get(run_id, -1):
+            # a step this run already holds, reported again by a trial that went back to an
+            # earlier checkpoint (its state saved before the result, e.g. an interrupted sweep
+            # resumed): one point per step, the first one recorded
+            return
+        self._last_step[run_id] = step
         timestamp = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(k, float(v), timestamp, step) for k, v in result.items()
                    if isinstance(v, int | float) and not isinstance(v, bool) and k not in self.not_metrics]
