@@ -47,45 +47,33 @@ def autocast(device: torch.device, dtype: str | None) -> contextlib.AbstractCont
 
 
 def make_train_step(model: torch.nn.Module, x, y, context, amp: str | None = None,
-                    **optimizer_options) -> Callable[[], None]:
+                    graphed: bool = False, **optimizer_options) -> Callable[[], None]:
     """One optimiser step (forward, backward, fused Adam, sparsity re-zeroing) on ``x, y``, or on
-    the next of the batches when they are lists; the forward under ``amp`` autocast if given."""
-    optimizer = dendritic_adam(model, lr=5e-4, **optimizer_options)
+    the next of the batches when they are lists; the forward under ``amp`` autocast if given.
+    ``graphed``: with a capturable optimiser (dense segment gradients), replayed as a CUDA graph
+    (:class:`workers.cuda_graphs.GraphedStep`, what a trial runs on CUDA), warmed up and captured
+    before it returns."""
+    optimizer = dendritic_adam(model, lr=5e-4, capturable=graphed, **optimizer_options)
     batches = itertools.cycle(zip(x, y, strict=True) if isinstance(x, list) else [(x, y)])
     device = next(model.parameters()).device
 
-    def step() -> None:
-        inputs, labels = next(batches)
+    def step_on(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with autocast(device, amp):
             logits = model(inputs, context)
         loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-
-    return step
-
-
-def make_graphed_train_step(model: torch.nn.Module, x, y, context) -> Callable[[], None]:
-    """The training step of :func:`make_train_step` with dense segment gradients and a
-    capturable optimiser, replayed as a CUDA graph (:class:`workers.cuda_graphs.GraphedStep`,
-    what a trial runs on CUDA); warmed up and captured before it returns."""
-    optimizer = dendritic_adam(model, lr=5e-4, capturable=True)
-    batches = itertools.cycle(zip(x, y, strict=True) if isinstance(x, list) else [(x, y)])
-
-    def eager_step(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(model(inputs, context), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
         return loss
 
-    graphed = GraphedStep(eager_step)
-    while not graphed.captured:
-        graphed(*next(batches))
-        if graphed.failed:
+    if not graphed:
+        return lambda: step_on(*next(batches))
+    run = GraphedStep(step_on)
+    while not run.captured:
+        run(*next(batches))
+        if run.failed:
             raise RuntimeError("CUDA graph capture failed")
-    return lambda: graphed(*next(batches))
+    return lambda: run(*next(batches))
 
 
 def make_eval_step(model: torch.nn.Module, x, context) -> Callable[[], None]:
@@ -248,7 +236,7 @@ def main() -> None:
         for name, model, context in (("dense MLP, CUDA graph", dense_graphed, None),
                                      ("dendritic, CUDA graph", dendritic(True), shared)):
             try:
-                train_cases[name] = make_graphed_train_step(model, x, y, context)
+                train_cases[name] = make_train_step(model, x, y, context, graphed=True)
             except Exception as error:  # (report and go on: the other cases still count)
                 print(f"{name}: capture failed: {type(error).__name__}: {error}")
     if args.profile:
