@@ -17,6 +17,20 @@ from workers.cuda_graphs import GraphedStep
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+@pytest.fixture
+def graphed_steps(monkeypatch) -> list[GraphedStep]:
+    """Every GraphedStep the trainer makes from here on, in order."""
+    steps: list[GraphedStep] = []
+
+    class RecordedStep(GraphedStep):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            steps.append(self)
+
+    monkeypatch.setattr(trainer_module, "GraphedStep", RecordedStep)
+    return steps
+
+
 def _dataset() -> Dataset:
     """Ten Gaussian classes in 64 dimensions: 600 training samples (9 full batches of 64 and one
     of 24 per epoch), 200 test samples."""
@@ -53,22 +67,15 @@ def _train(config: ContinualConfig, dataset: Dataset) -> ContinualTrainer:
     {"batch_size": 192},  # 3 full batches and a partial one: the graph waits for a full one
 ])
 @cuda
-def test_graphed_training_follows_eager_training(overrides, monkeypatch):
+def test_graphed_training_follows_eager_training(overrides, graphed_steps):
     """Every full batch after the warm-up is replayed from a graph, the partial batch runs
     eagerly, and the weights and accuracies end where eager training ends them."""
-    steps: list[GraphedStep] = []
-
-    class RecordedStep(GraphedStep):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            steps.append(self)
-
-    monkeypatch.setattr(trainer_module, "GraphedStep", RecordedStep)
     dataset = _dataset()
     graphed = _train(_config(**overrides), dataset)
-    assert graphed.graphs and len(steps) == 3 and all(step.captured for step in steps)
+    assert graphed.graphs and len(graphed_steps) == 3
+    assert all(step.captured for step in graphed_steps)
     full = graphed.config.batch_size
-    assert all(step._inputs[0].shape[0] == full for step in steps)  # (replayed: the full batches)
+    assert all(step._inputs[0].shape[0] == full for step in graphed_steps)  # (replayed: the full batches)
     eager = _train(_config(**overrides, cuda_graphs=False), dataset)
     assert not eager.graphs
     if overrides.get("precision") == "bf16":
@@ -107,18 +114,10 @@ def test_graphed_run_resumes_from_a_checkpoint():
 
 
 @cuda
-def test_cpu_checkpoint_resumes_on_the_gpu_with_graphs(monkeypatch):
+def test_cpu_checkpoint_resumes_on_the_gpu_with_graphs(graphed_steps):
     """A checkpoint written on CPU (row-sparse segment optimiser, step counts on the host)
     resumes on CUDA: its state regrouped for the dense, capturable optimiser, and the next
     tasks' steps still captured."""
-    steps: list[GraphedStep] = []
-
-    class RecordedStep(GraphedStep):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            steps.append(self)
-
-    monkeypatch.setattr(trainer_module, "GraphedStep", RecordedStep)
     dataset = _dataset()
     on_cpu = ContinualTrainer(_config(device="cpu"), dataset)
     on_cpu.step()
@@ -126,7 +125,8 @@ def test_cpu_checkpoint_resumes_on_the_gpu_with_graphs(monkeypatch):
     on_gpu.load_state_dict(on_cpu.state_dict())
     while not on_gpu.finished:
         on_gpu.step()
-    assert len(steps) == 2 and all(step.captured and not step.failed for step in steps)
+    assert len(graphed_steps) == 2
+    assert all(step.captured and not step.failed for step in graphed_steps)
     assert on_gpu.accuracy_matrix[0] == on_cpu.accuracy_matrix[0]
     assert on_gpu.accuracy_matrix[-1][-1] > 0.5  # (ten classes: it learned the last task)
 
