@@ -90,7 +90,9 @@ def connect_ray(settings: Settings) -> None:
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            # a new cluster even where another Ray runs on this machine (ray.init would join it)
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
     except (ConnectionError, RuntimeError) as err:
         where = settings.ray_address or "a new local cluster"
         raise SweepError(f"cannot reach Ray at {where}: {err}") from err
@@ -155,7 +157,34 @@ def run_sweep(plan: SweepPlan, settings: Settings | None = None,
                        *callbacks],
         ),
     )
-    return _finish(plan, record, tuner.fit(), client, settings)
+    return _finish(plan, record, _fit(tuner, plan, experiment_dir), client, settings)
+
+
+def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
+    """``tuner.fit()``; then, while the sweep ended with trials that Tune failed before their
+    ``max_failures`` retries were used, the sweep again from Tune's saved state with those trials
+    resumed from their checkpoints.
+
+    Tune ends a trial in ERROR without a retry when the cached worker (``reuse_actors``) it was
+    handed has died, e.g. with its node: ray/tune/execution/tune_controller.py routes the failed
+    reset of that worker to ``_process_trial_failure`` while the trial is PENDING, which only
+    retries RUNNING trials (seen when a compose worker container was killed mid-sweep;
+    ``tests/sweeps/test_runner.py`` reproduces it by killing a cached worker). Tune keeps a
+    trial's failure count across a resume, so this ends once each such trial finishes or has
+    failed more than ``max_failures`` times. Not done when a trial ran out of retries for real
+    (a resume would retry every errored trial) or when the sweep was interrupted."""
+    results = tuner.fit()
+    for _ in range(plan.spec.max_failures):
+        trials = _saved_trials(str(experiment_dir))
+        errored = [trial for trial in trials if trial.status == "ERROR"]
+        ended = all(trial.status in ("TERMINATED", "ERROR") for trial in trials)
+        if not (errored and ended and all(trial.num_failures <= plan.spec.max_failures
+                                          for trial in errored)):
+            break
+        tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
+                                   resume_unfinished=True, resume_errored=True)
+        results = tuner.fit()
+    return results
 
 
 def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
@@ -172,7 +201,7 @@ def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
     connect_ray(settings)
     tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
                                resume_unfinished=True, resume_errored=True)
-    return _finish(plan, record, tuner.fit(), client, settings)
+    return _finish(plan, record, _fit(tuner, plan, experiment_dir), client, settings)
 
 
 def run_or_resume_sweep(plan: SweepPlan, settings: Settings | None = None) -> SweepOutcome:

@@ -179,12 +179,21 @@ class Stack:
                                   f"tags.`mlflow.parentRunId` = '{detail['mlflow_parent_run_id']}'")
 
     def tune_errors(self, sweep_id: str) -> dict[str, str]:
-        """Each Tune ``error.txt`` of the sweep (a trial attempt that failed): its last line."""
+        """Each Tune ``error.txt`` of the sweep (one per trial that failed, every failure in it,
+        numbered), and the Tune driver's log lines about failed trials: what a failure of the
+        worker-kill test needs to be explained."""
         found = self.compose("exec", "-T", "ray-head", "find", f"/data/ray_results/{sweep_id}",
                              "-name", "error.txt", check=False).stdout.split()
-        return {path.split(f"{sweep_id}/", 1)[-1]: self.compose(
-                    "exec", "-T", "ray-head", "tail", "-n", "1", path, check=False).stdout.strip()
-                for path in found}
+        errors = {path.split(f"{sweep_id}/", 1)[-1]: self.compose(
+                      "exec", "-T", "ray-head", "cat", path, check=False).stdout.strip()[-3000:]
+                  for path in found}
+        if errors:
+            logs = "/tmp/ray/session_latest/logs/job-driver-*.log"
+            driver = self.compose("exec", "-T", "ray-head", "sh", "-c",
+                                  f"grep -h -A12 'Trial task failed' {logs} | grep -v '^ *$' | tail -n 80",
+                                  check=False).stdout
+            errors["driver log"] = driver[-6000:]
+        return errors
 
     def worker_container(self, node_id: str) -> str:
         """The worker container that runs Ray node ``node_id`` (matched by IP address)."""

@@ -11,6 +11,7 @@ import pytest
 import ray
 import yaml
 from mlflow.tracking import MlflowClient
+from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from sweeps.plan import SweepPlan
@@ -30,7 +31,7 @@ TINY_PARAMS = {"num_tasks": 3, "hidden_sizes": [16, 16], "epochs": 1, "batch_siz
 @pytest.fixture(scope="module")
 def local_ray():
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -166,6 +167,36 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
         assert len(client.get_metric_history(rid, "mean_accuracy")) == count == 4
         assert client.get_run(rid).info.end_time == before[rid].info.end_time
     assert outcome.report.trials_finished == 4
+
+
+class KillFirstTrialsWorker(tune.Callback):
+    """Kills the worker process of the trial with seed 0 as it completes: the worker Tune caches
+    for the next trial (``reuse_actors``) is dead when that trial is handed it, as when its node
+    dies."""
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if trial.config.get("seed") == 0:
+            os.kill(trial.last_result["pid"], signal.SIGKILL)
+
+
+def test_a_trial_handed_a_dead_cached_worker_is_retried_from_tunes_saved_state(tmp_path, local_ray):
+    # Tune fails such a trial without a retry (its reset fails while it is PENDING); the runner
+    # resumes it, within max_failures
+    spec = _spec("dead-worker", search_space={"seed": {"type": "grid", "values": [0, 1, 2]}},
+                 max_concurrent_trials=1, max_failures=2)
+    settings = Settings(home=tmp_path)
+    outcome = run_plan(SweepPlan.resolve(spec), settings, callbacks=[KillFirstTrialsWorker()])
+    trials = ExperimentAnalysis(outcome.experiment_dir).trials
+    failures = {trial.config["seed"]: trial.num_failures for trial in trials}
+    assert sum(failures.values()) >= 1, failures  # the kill did fail a trial
+    assert outcome.status == "succeeded" and outcome.trials_errored == 0, (outcome, failures)
+    assert [trial.status for trial in trials] == ["TERMINATED"] * 3
+    finished = _finished_children(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri)
+    assert len(finished) == 3  # one run per trial, the retried one included
+    for run in finished:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "mean_accuracy")]
+        assert sorted(steps) == [1, 2, 3], steps
 
 
 def test_mt10_sweep_reports_success_and_placement_to_mlflow(tmp_path, local_ray):
