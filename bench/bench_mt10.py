@@ -6,6 +6,8 @@ MLP networks at the same widths.
     .venv/bin/python bench/bench_mt10.py --paper-updates 3   # paper preset (2 x 2800, batch 2560)
     .venv/bin/python bench/bench_mt10.py --sac-ratio 5 [--threads 1 --clock cpu] [--paper]
         # SAC update dendritic / MLP only, interleaved rounds (median), same batches for both
+    .venv/bin/python bench/bench_mt10.py --sac-ratio 1 --profile 25 --threads 1
+        # then torch.profiler's top ops of 10 updates per arm
 
 ``--paper-updates N`` times N SAC updates of the ``paper`` preset per arm on this machine's
 device and counts one update's FLOPs (``torch.utils.flop_counter``), the inputs of the README's
@@ -17,13 +19,17 @@ Target: >= 2,000 env-steps/s for MT10 stepping on 2 cores (random actions, no le
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import statistics
 import time
+from collections.abc import Iterator
 
 import gymnasium as gym
 import metaworld  # noqa: F401  (registers Meta-World/*)
 import torch
 
+from bench.bench_dendrites import profile_table
 from workers.metaworld import MTSACConfig, make_envs
 from workers.metaworld.replay import MultiTaskReplay
 from workers.metaworld.sac import MultiTaskSAC
@@ -78,10 +84,15 @@ def updates_per_s(config: MTSACConfig, updates: int) -> float:
     return updates / (time.perf_counter() - start)
 
 
+def _update_from(agent: MultiTaskSAC, batches: Iterator) -> None:
+    agent.update(next(batches))
+
+
 def sac_update_ratio(configs: dict[str, MTSACConfig], rounds: int, updates: int,
-                     clock=time.perf_counter) -> dict[str, float]:
+                     clock=time.perf_counter, profile_rows: int = 0) -> dict[str, float]:
     """Median seconds per ``MultiTaskSAC.update`` of each config, measured in interleaved rounds
-    of ``updates`` updates on the same replayed batches (random transitions, 10 tasks)."""
+    of ``updates`` updates on the same replayed batches (random transitions, 10 tasks); with
+    ``profile_rows``, then torch.profiler's top ops of 10 updates per config printed."""
     replay = MultiTaskReplay(20_000, 39, 4)
     replay.add(torch.randn(20_000, 39).numpy(), torch.rand(20_000, 4).numpy() * 2 - 1,
                torch.randn(20_000).numpy(), torch.randn(20_000, 39).numpy(),
@@ -99,6 +110,10 @@ def sac_update_ratio(configs: dict[str, MTSACConfig], rounds: int, updates: int,
             for i in range(updates):
                 agent.update(batches[i % len(batches)])
             samples[name].append((clock() - start) / updates)
+    for name, agent in agents.items() if profile_rows else ():
+        print(f"\n== SAC update, {name}: top {profile_rows} ops by self CPU time over 10 updates")
+        step = functools.partial(_update_from, agent, itertools.cycle(batches))
+        print(profile_table(step, 10, profile_rows))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -116,6 +131,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time (with --threads 1: robust on a shared machine)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="with --sac-ratio: also print torch.profiler's top N ops per arm")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,7 +143,7 @@ def main() -> None:
         configs = {model: MTSACConfig(**shape, model=model, device="cpu") for model in ("dendritic", "mlp")}
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         per_round = 1 if args.paper else max(1, args.updates // 20)
-        seconds = sac_update_ratio(configs, args.sac_ratio, per_round, clock)
+        seconds = sac_update_ratio(configs, args.sac_ratio, per_round, clock, args.profile)
         config = configs["dendritic"]
         print(f"SAC update ({args.clock} clock), 2x{config.hidden_sizes[0]}, batch {config.batch_size}: "
               f"dendritic {seconds['dendritic'] * 1e3:.1f} ms, MLP {seconds['mlp'] * 1e3:.1f} ms; "

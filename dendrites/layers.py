@@ -217,7 +217,7 @@ class _ActivityLinear(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x, weight = ctx.saved_tensors
         grad_x = grad_weight = grad_bias = None
-        rows = _active((grad != 0).any(0), ACTIVE_ROWS_FRACTION)  # output units with a gradient
+        rows = _active(grad.any(0), ACTIVE_ROWS_FRACTION)  # output units with a gradient
         ctx.probe.sparse_grad = rows is not None
         grad_used = grad if rows is None else grad.index_select(1, rows)
         if ctx.needs_input_grad[0]:
@@ -241,7 +241,7 @@ def activity_linear(x: torch.Tensor, linear: nn.Linear, probe: _ActivityProbe | 
         return linear(x)
     probe = probe if probe is not None else _ActivityProbe()
     with torch.no_grad():
-        active = _active((x != 0).any(0), ACTIVE_COLUMNS_FRACTION)
+        active = _active(x.any(0), ACTIVE_COLUMNS_FRACTION)
     probe.sparse_input = active is not None
     if active is None and not torch.is_grad_enabled():
         return linear(x)
