@@ -28,8 +28,8 @@ from collections.abc import Iterator
 import gymnasium as gym
 import metaworld  # noqa: F401  (registers Meta-World/*)
 import torch
+from bench_dendrites import profile_table  # (beside this script, on its path)
 
-from bench.bench_dendrites import profile_table
 from workers.metaworld import MTSACConfig, make_envs
 from workers.metaworld.replay import MultiTaskReplay
 from workers.metaworld.sac import MultiTaskSAC
