@@ -6,6 +6,7 @@ dedup path vs the naive per-sample path. Measured side by side (interleaved roun
     .venv/bin/python bench/bench_dendrites.py --scaling      # README scaling table (segments, width)
     .venv/bin/python bench/bench_dendrites.py --device cuda --autocast bf16   # GPU, bf16 autocast
     .venv/bin/python bench/bench_dendrites.py --data fashion --warmup 400     # steady state, real data
+    .venv/bin/python bench/bench_dendrites.py --data fashion --compile        # + torch.compile'd cases
 
 Paper sizes: 784 -> 2048 -> 2048 -> 10, 10 segments, 784-d context, kWTA 5%, weight sparsity
 50%, Adam. Goal: dendritic (the default path: dedup, winner-row segment gradients stepped by
@@ -174,6 +175,8 @@ def main() -> None:
                         help="print the top N ops of each training case (torch.profiler) instead of timing")
     parser.add_argument("--autocast", choices=("bf16", "fp16"), default=None,
                         help="forward passes under torch.autocast to this dtype (a GPU option)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the dense MLP and the dendritic network under torch.compile")
     parser.add_argument("--scaling", action="store_true",
                         help="print the README's scaling table (step time vs segments and width)")
     args = parser.parse_args()
@@ -232,6 +235,12 @@ def main() -> None:
                                         exact_segments=other_segments == "row-sparse segments"),
         "lazy sparse": make_train_step(dendritic(True, True), x, y, shared, amp),
     }
+    if args.compile:  # (compiled in the warm-up steps; the dendritic forward breaks its graph
+        # at the data-dependent activity checks and sparse segment updates)
+        train_cases["dense MLP, compiled"] = make_train_step(
+            torch.compile(MLP(dim, classes, (2048, 2048)).to(device)), x, y, None, amp)
+        train_cases["dendritic, compiled"] = make_train_step(
+            torch.compile(dendritic(True)), x, y, shared, amp)
     if device.type == "cuda" and amp is None:
         for name, model, context in (("dense MLP, CUDA graph", dense_graphed, None),
                                      ("dendritic, CUDA graph", dendritic(True), shared)):
@@ -269,6 +278,11 @@ def main() -> None:
         for name in ("dense segment grads", "row-sparse segments", "lazy sparse"):
             if name in timings:
                 print(f"  ratio {name:<20} / dense = {timings[name] / timings['dense MLP']:.2f}x")
+        compiled = ("dendritic, compiled", "dense MLP, compiled")
+        if all(name in timings for name in compiled):
+            print(f"  ratio both compiled            = {timings[compiled[0]] / timings[compiled[1]]:.2f}x")
+            print(f"  ratio dendritic compiled / dendritic = "
+                  f"{timings[compiled[0]] / timings['dendritic, dedup']:.2f}x")
         graphed = ("dendritic, CUDA graph", "dense MLP, CUDA graph")
         if all(name in timings for name in graphed):
             print(f"  ratio both as CUDA graphs      = {timings[graphed[0]] / timings[graphed[1]]:.2f}x")

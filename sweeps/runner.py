@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -172,9 +173,14 @@ def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
     ``tests/sweeps/test_runner.py`` reproduces it by killing a cached worker). Tune keeps a
     trial's failure count across a resume, so this ends once each such trial finishes or has
     failed more than ``max_failures`` times. Not done when a trial ran out of retries for real
-    (a resume would retry every errored trial) or when the sweep was interrupted."""
+    (a resume would retry every errored trial), when the sweep was interrupted or when its
+    ``time_budget_s`` is spent."""
+    started = time.monotonic()
     results = tuner.fit()
+    budget = plan.spec.time_budget_s
     for _ in range(plan.spec.max_failures):
+        if budget is not None and time.monotonic() - started >= budget:
+            break
         trials = _saved_trials(str(experiment_dir))
         errored = [trial for trial in trials if trial.status == "ERROR"]
         ended = all(trial.status in ("TERMINATED", "ERROR") for trial in trials)
