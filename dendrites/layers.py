@@ -37,7 +37,6 @@ class _ActivationCache:
     activations: torch.Tensor  # (N, units * segments)
     count: int  # the RowUpdate.count the activations reflect
     version: int  # the weight's _version they reflect
-    weight: tuple  # the weight tensor's storage, shape and dtype, and the autocast state
 
 
 class DendriteSegments(nn.Module):
@@ -94,30 +93,22 @@ class DendriteSegments(nn.Module):
 
     def select(self, context: torch.Tensor, gating: GatingMode) -> torch.Tensor:
         """The gating segment's activation per unit, ``(N, C)`` -> ``(N, num_units)``."""
-        grad = torch.is_grad_enabled()
-        if (self.sparse_grad and grad and self.weight.requires_grad
+        if (self.sparse_grad and torch.is_grad_enabled() and self.weight.requires_grad
                 and (self.sparse_updates or context.shape[0] < self.num_segments)):
-            activations = self._kept_activations(context)
+            activations = self._training_activations(context)
             return _WinningSegments.apply(context, self.weight, activations, self.num_segments, gating)
-        if not (grad and (self.weight.requires_grad or context.requires_grad)):  # (evaluation)
-            activations = self._kept_activations(context)
-            return select_segment(activations.view(-1, self.num_units, self.num_segments), gating)
         return select_segment(self(context), gating)
 
     @torch.no_grad()
-    def _kept_activations(self, context: torch.Tensor) -> torch.Tensor:
-        """``context @ weight.T``, kept between calls: with the same context and weights (e.g.
-        the prototypes over an evaluation's batches) they are reused, and when an optimiser
-        reported which rows it changed since (:class:`RowUpdate`, a training step) only those
-        rows are recomputed (the product over all segments reads every segment weight)."""
+    def _training_activations(self, context: torch.Tensor) -> torch.Tensor:
+        """``context @ weight.T``, kept between training steps: with the same context, and only
+        the rows an optimiser reported (:class:`RowUpdate`) changed since, only those rows are
+        recomputed (the product over all segments reads every segment weight)."""
         weight, cache = self.weight, self._cache
         update: RowUpdate | None = getattr(weight, "row_update", None)
         count = update.count if update is not None else 0
-        device = weight.device.type
-        key = (weight.untyped_storage().data_ptr(), weight.shape, weight.dtype,
-               torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device))
-        if (cache is not None and cache.weight == key and cache.context.shape == context.shape
-                and torch.equal(cache.context, context)):
+        if cache is not None and cache.context.shape == context.shape and torch.equal(
+                cache.context, context):
             if cache.count == count and cache.version == weight._version:
                 return cache.activations
             if (update is not None and update.rows is not None and update.count == cache.count + 1
@@ -129,7 +120,7 @@ class DendriteSegments(nn.Module):
                     cache.count, cache.version = count, weight._version
                     return cache.activations
         activations = context @ weight.T
-        self._cache = _ActivationCache(context.clone(), activations, count, weight._version, key)
+        self._cache = _ActivationCache(context.clone(), activations, count, weight._version)
         return activations
 
 

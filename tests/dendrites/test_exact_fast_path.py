@@ -185,63 +185,6 @@ def test_cached_segment_activations_follow_the_weights(dendrite_sparsity):
         optimizer.step()
 
 
-def test_evaluation_reuses_segment_activations_until_the_weights_change():
-    """Evaluation batches sharing the prototypes reuse one product over all segments; after an
-    optimiser step, a load, an in-place edit or a move to another dtype the outputs are those of
-    a fresh model holding the same weights (no stale activations)."""
-    torch.manual_seed(0)
-    model = _model()
-    optimizer = dendritic_adam(model, lr=1e-2)
-    prototypes = torch.randn(3, 6)
-    batches = [(torch.randn(16, 12), IndexedContext(prototypes.clone(), torch.randint(0, 3, (16,))))
-               for _ in range(3)]
-
-    def outputs(m: DendriticMLP) -> list[torch.Tensor]:
-        m.eval()
-        with torch.no_grad():
-            return [m(x, ctx) for x, ctx in batches]
-
-    def assert_like_fresh() -> list[torch.Tensor]:
-        fresh = _model()
-        fresh.load_state_dict(model.state_dict())
-        fresh.to(next(model.parameters()).dtype)
-        ours, theirs = outputs(model), outputs(fresh)
-        for a, b in zip(ours, theirs, strict=True):
-            assert torch.equal(a, b)
-        with torch.no_grad():  # and those of the plain ops
-            for (x, ctx), a in zip(batches, ours, strict=True):
-                torch.testing.assert_close(a, _plain_forward(model, x, ctx))
-        return ours
-
-    segments = model.layers[0].segments
-    before = assert_like_fresh()
-    kept = segments._cache.activations
-    outputs(model)
-    assert segments._cache.activations is kept  # reused across batches and calls
-    model.train()
-    loss = F.cross_entropy(model(torch.randn(16, 12), IndexedContext.shared(prototypes[0])),
-                           torch.randint(0, 3, (16,)))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    after = assert_like_fresh()
-    assert not all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
-    with torch.no_grad():
-        segments.weight.mul_(0.5)  # edited in place, outside any optimiser
-    assert_like_fresh()
-    model.load_state_dict(_model().state_dict())
-    assert_like_fresh()
-    segments.weight.data = torch.randn_like(segments.weight)  # new storage, same version count
-    assert_like_fresh()
-    segments.weight.data = torch.randn_like(segments.weight)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # kept in bf16: not to be reused in fp32
-        outputs(model)
-    assert_like_fresh()
-    model.double()  # new weight tensors
-    batches = [(x.double(), IndexedContext(ctx.vectors.double(), ctx.index)) for x, ctx in batches]
-    assert_like_fresh()
-
-
 @pytest.mark.parametrize("input_density", [0.1, 1.0])
 def test_activity_linear_matches_nn_linear(input_density):
     torch.manual_seed(0)
