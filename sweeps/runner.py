@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -173,14 +172,12 @@ def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
     ``tests/sweeps/test_runner.py`` reproduces it by killing a cached worker). Tune keeps a
     trial's failure count across a resume, so this ends once each such trial finishes or has
     failed more than ``max_failures`` times. Not done when a trial ran out of retries for real
-    (a resume would retry every errored trial), when the sweep was interrupted or when its
-    ``time_budget_s`` is spent."""
-    started = time.monotonic()
+    (a resume would retry every errored trial), when the sweep was interrupted, or when the spec
+    sets a ``time_budget_s``: Tune carries the budget's remainder into a resume, and a spent
+    one would end the resumed trials as TERMINATED without running them."""
     results = tuner.fit()
-    budget = plan.spec.time_budget_s
-    for _ in range(plan.spec.max_failures):
-        if budget is not None and time.monotonic() - started >= budget:
-            break
+    retries = 0 if plan.spec.time_budget_s is not None else plan.spec.max_failures
+    for _ in range(retries):
         trials = _saved_trials(str(experiment_dir))
         errored = [trial for trial in trials if trial.status == "ERROR"]
         ended = all(trial.status in ("TERMINATED", "ERROR") for trial in trials)
