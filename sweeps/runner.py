@@ -184,10 +184,15 @@ def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
         if not (errored and ended and all(trial.num_failures <= plan.spec.max_failures
                                           for trial in errored)):
             break
-        tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
-                                   resume_unfinished=True, resume_errored=True)
-        results = tuner.fit()
+        results = _restored(experiment_dir, plan).fit()
     return results
+
+
+def _restored(experiment_dir: str | Path, plan: SweepPlan) -> tune.Tuner:
+    """The sweep's Tuner from its saved state: finished trials kept, unfinished and errored ones
+    continued from their checkpoints."""
+    return tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
+                              resume_unfinished=True, resume_errored=True)
 
 
 def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
@@ -202,9 +207,8 @@ def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
         raise SweepError(f"sweep {plan.sweep_id} holds no Ray Tune state to resume")
     client = check_mlflow(Settings(mlflow_tracking_uri=record.tracking_uri, home=settings.home))
     connect_ray(settings)
-    tuner = tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
-                               resume_unfinished=True, resume_errored=True)
-    return _finish(plan, record, _fit(tuner, plan, experiment_dir), client, settings)
+    return _finish(plan, record, _fit(_restored(experiment_dir, plan), plan, experiment_dir),
+                   client, settings)
 
 
 def run_or_resume_sweep(plan: SweepPlan, settings: Settings | None = None) -> SweepOutcome:
