@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from dendrites.gating import GatingMode
+from dendrites.init import InitScheme
 from dendrites.models import MLP, DendriticMLP
 
 MAX_WIDTH = 16_384
@@ -54,6 +55,10 @@ class NetworkConfig(BaseModel):
                                      description="fraction of segment weights fixed at zero, in [0, 1)")
     gating: Literal["absolute_max", "max", "bias"] = Field(
         GatingMode.ABSOLUTE_MAX.value, description="how the winning segment modulates its unit")
+    init: InitScheme = Field(
+        "project", description="weight init: project (bound over kept synapses) or modified "
+                               "(Numenta's: also scaled by the input's kWTA density)")
+    sparse_head: bool = Field(False, description="output layer with the hidden layers' weight sparsity")
 
 
 def build_network(config: NetworkConfig, input_dim: int, output_dim: int, context_dim: int, *,
@@ -61,10 +66,10 @@ def build_network(config: NetworkConfig, input_dim: int, output_dim: int, contex
                   **dendritic_options) -> nn.Module:
     """The network ``config`` names. ``context_dim`` feeds the dendrites of a dendritic network;
     with ``context_to_input`` the MLPs get the context concatenated to their input (the MT10
-    baseline), else they ignore it (the permuted-MNIST baseline). ``network_options`` (init
-    scheme, sparse head, ...) go to every network class, ``dendritic_options`` to the dendritic
-    one only."""
-    options = network_options or {}
+    baseline), else they ignore it (the permuted-MNIST baseline). The config's ``init`` and
+    ``sparse_head`` and any ``network_options`` (e.g. ``layer_input_densities``) go to every
+    network class, ``dendritic_options`` to the dendritic one only."""
+    options = {"init": config.init, "sparse_head": config.sparse_head, **(network_options or {})}
     if config.model == "dendritic":
         return DendriticMLP(
             input_dim, output_dim, config.hidden_sizes, num_segments=config.num_segments,

@@ -4,6 +4,7 @@ import pytest
 import ray
 from pydantic import ValidationError
 
+from sweeps.cost import estimate
 from sweeps.plan import SweepPlan
 from sweeps.runner import SweepError, check_resources, run_sweep
 from sweeps.settings import Settings
@@ -78,6 +79,20 @@ def test_examples_load_and_translate_to_tune(tmp_path):
     assert param_space(mt10)["env"] == "MT10" and mt10.resources.gpu == 0.25
     assert mt10.expected_trials == 20 and mt10.resolved_metric == "success_rate_last10"
     assert param_space(mt10)["preset"] == "paper"
+
+
+def test_mt10_2m_example_runs_both_paper_arms_to_2m_steps():
+    """``mt10_2m.yaml``: 3 seeds per arm to 2M env steps; each trial's config, resolved as the
+    trainable resolves it, gives only the dendritic arm Numenta's modified init and sparse head."""
+    from workers.metaworld import MTSACConfig
+
+    spec = load_spec("sweeps/examples/mt10_2m.yaml")
+    assert spec.expected_trials == 6 and spec.resources.gpu == 0.25
+    trials = [MTSACConfig.model_validate({**spec.params, **t.config}) for t in estimate(spec).trials]
+    assert {(c.model, c.seed) for c in trials} == {(m, s) for m in ("dendritic", "mlp") for s in range(3)}
+    assert all(c.total_steps == 2_000_000 and c.hidden_sizes == [2800, 2800] for c in trials)
+    assert {c.model: (c.init, c.sparse_head) for c in trials} == {
+        "dendritic": ("modified", True), "mlp": ("project", False)}
 
 
 def test_missing_or_malformed_spec_file(tmp_path):

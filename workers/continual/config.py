@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dendrites.config import MAX_LAYERS, NetworkConfig, Segments
-from dendrites.init import InitScheme
 from workers.continual.datasets import DATASETS
 from workers.continual.presets import apply_preset
 from workers.torch_runtime import MAX_SEED
@@ -51,14 +50,10 @@ class ContinualConfig(NetworkConfig):
                                 description="online_prototype: random pixels the clusters use")
     cluster_alpha: float = Field(0.1, gt=0.0, lt=1.0,
                                  description="online_prototype: Hotelling T^2 test level")
-    init: InitScheme = Field(
-        "project", description="weight init: project (bound over kept synapses) or modified "
-                               "(Numenta's: also scaled by the input's kWTA density)")
     context_percent_on: float | None = Field(
         None, gt=0.0, le=1.0,
         description="context density assumed by the segment init (default: 0.1 with the "
                     "modified init, else 1)")
-    sparse_head: bool = Field(False, description="output layer with the hidden layers' weight sparsity")
     layer_input_densities: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
         None, max_length=MAX_LAYERS + 1,
         description="input density per layer for the modified init (default: 1, then the "

@@ -47,8 +47,7 @@ def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn
     """The network a config asks for (context: the input-sized prototype, or the task one-hot)."""
     context_dim = {"prototype": input_dim, "onehot": config.num_tasks,
                    "online_prototype": min(config.cluster_pixels, input_dim)}[config.context]
-    options = dict(init=config.init, sparse_head=config.sparse_head,
-                   layer_input_densities=config.layer_input_densities)
+    options = dict(layer_input_densities=config.layer_input_densities)
     if config.model == "xdg":
         return XdGMLP(input_dim, num_classes, config.hidden_sizes, config.num_tasks,
                       keep=config.xdg_keep, seed=config.seed)

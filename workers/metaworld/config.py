@@ -23,6 +23,9 @@ audited in the lab's reference notes. Values given explicitly override the prese
   a run's score is the mean of its last 10 evaluations (``success_rate_last10``).
 - Fixed goals: one Meta-World task (object/goal positions) per env class for the whole run,
   shared by training and evaluation (``task_update_frequency=1e12``).
+- Dendritic arm only (:data:`PAPER_DENDRITIC_PRESET`): the "modified" init (feed-forward
+  bounds ``1/sqrt(input_density * weight_density * fan_in)``, the input density being the kWTA
+  density 0.25 after a hidden layer) and a 10%-sparse output head.
 - Actor log-std clamped to [-20, 2]; mixed precision (autocast + GradScaler) on CUDA only.
 - ``gamma`` 0.99, ``tau`` 5e-3 every gradient step, one learned temperature per task
   (initial 1), target entropy ``-action_dim``, Adam at 3e-4 for actor, critics and temperatures.
@@ -51,6 +54,13 @@ PAPER_PRESET: dict[str, Any] = {
     "mixed_precision": True,
 }
 """Numenta's MT10 settings (see the module docstring); ``preset="paper"`` applies them."""
+PAPER_DENDRITIC_PRESET: dict[str, Any] = {"init": "modified", "sparse_head": True}
+"""What the paper preset adds for the dendritic arm only: Numenta's ``weight_init`` and
+``dendrite_init`` = ``modified`` (``args_parser.py`` defaults, kept by every MT10 config) and an
+output head with the hidden layers' 10% weight sparsity (``dendritic_mlp.py``: the output
+``SparseWeights(sparsity=weight_sparsity)``). Their ``context_percent_on`` is left at 1.0, so
+the segment bound stays ``1/sqrt(context_dim)``. The MLP arm (garage's dense MLPs) keeps a dense
+head and PyTorch's default init."""
 PRESETS = {"paper": PAPER_PRESET}
 
 
@@ -108,7 +118,10 @@ class MTSACConfig(NetworkConfig):
     def _apply_preset(cls, values: Any) -> Any:
         """Fill the fields not given from the named preset; given values win."""
         if isinstance(values, dict) and values.get("preset") in PRESETS:
-            return {**PRESETS[values["preset"]], **values}
+            preset = PRESETS[values["preset"]]
+            if values.get("model", cls.model_fields["model"].default) == "dendritic":
+                preset = {**preset, **PAPER_DENDRITIC_PRESET}
+            return {**preset, **values}
         return values
 
     @field_validator("env")

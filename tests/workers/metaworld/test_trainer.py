@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from dendrites.sparse import SparseWeights
 from dlab.cli import main as dlab_main
 from sweeps.spec import SweepSpec
 from workers.metaworld import MTSACConfig, MTSACTrainer, make_envs, task_names, train_mtsac
@@ -94,6 +95,40 @@ def test_paper_preset_resolves_to_the_reference_settings(capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["model"] == "mlp" and printed["hidden_sizes"] == [2800, 2800]
     assert printed["fixed_goals"] and printed["update_every"] == 5000
+
+
+def masked_weights(net: torch.nn.Module) -> int:
+    """Weights a network's static sparsity masks hold at zero."""
+    return sum(int((~m.mask).sum()) for m in net.modules() if isinstance(m, SparseWeights))
+
+
+def test_paper_preset_gives_the_dendritic_arm_the_modified_init_and_a_sparse_head(capsys):
+    """Numenta's MT10 dendritic networks (nupic.embodied ``dendritic_mlp.py``): modified init,
+    ``U(+-1/sqrt(input_density * 0.9 * fan_in))`` with input density 0.25 after a kWTA layer,
+    biases at PyTorch's default, and an output head with 10% of its weights zero per unit. The
+    MLP arm stays dense with PyTorch's init. ``--dry-run`` shows both settings."""
+    dendritic = MTSACConfig(preset="paper")
+    assert (dendritic.init, dendritic.sparse_head) == ("modified", True)
+    mlp = MTSACConfig(preset="paper", model="mlp")
+    assert (mlp.init, mlp.sparse_head) == ("project", False)
+    assert MTSACConfig(preset="paper", init="project").init == "project"  # given values win
+    actor, critic = TanhGaussianActor(dendritic, 39, 4, 10), QNetwork(dendritic, 39, 4, 10)
+    for net, head_rows in ((actor, 8), (critic, 1)):
+        body = net.body.net
+        head = body.head.weight
+        assert ((head == 0).sum(1) == 280).all() and head.shape == (head_rows, 2800)
+        modified = 1 / math.sqrt(0.25 * 0.9 * 2800)  # project init: 1/sqrt(0.9 * 2800)
+        for weight in (body.layers[1].linear.weight, head):
+            assert 0.97 * modified < weight.abs().max() <= modified
+        assert body.head.bias.abs().max() <= 1 / math.sqrt(2800)
+    # weights left to train once the masks are applied: 10% per unit of layers 0, 1 and the head
+    assert [sum(p.numel() for p in n.parameters()) - masked_weights(n) for n in (actor, critic)] \
+        == [8_257_208 - 797_440, 8_248_801 - 795_480]
+    mlp_actor = TanhGaussianActor(mlp, 39, 4, 10)
+    assert masked_weights(mlp_actor) == 0
+    assert dlab_main(["run", "mt10", "--preset", "paper", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["init"], printed["sparse_head"]) == ("modified", True)
 
 
 def test_single_task_envs_autoreset_in_the_same_step():
