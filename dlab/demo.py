@@ -28,11 +28,13 @@ def run_demo(_args: argparse.Namespace) -> int:
             created = client.submit(DEMO_SPEC)
             console.print(f"submitted {DEMO_SPEC.name} as sweep {created['id']}")
             code = watch_sweep(client, created["id"])
-            if code == 0:
-                print_report(client, created["id"])
+            if code == 0:  # figures saved under DLAB_HOME: they outlive the API stopped below
+                print_report(client, created["id"], settings.root / "figures" / created["id"])
             experiment_id = client.status(created["id"]).get("mlflow_experiment_id")
         console.print("stopping the embedded stack ...")
     page = mlflow_ui_url("http://127.0.0.1:5000", experiment_id) if experiment_id else "http://127.0.0.1:5000"
     console.print(f"\nMLflow UI on this store: .venv/bin/mlflow ui --backend-store-uri "
                   f"{settings.tracking_uri} --port 5000   (then open {page})")
+    console.print("The same sweep on the web page: .venv/bin/dlab serve, then open http://127.0.0.1:8000/ "
+                  "and sign in with the token above")
     return code

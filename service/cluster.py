@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from service.processes import ProcessExited, Watched
 from service.settings import ServiceSettings
 
 log = logging.getLogger("dlab.service")
@@ -152,14 +153,16 @@ def ensure_local_head(settings: ServiceSettings) -> LocalHead:
         # process can take one in between, and `ray start` exits; new ports, bounded retries
         gcs_port, dashboard_port = free_port(), free_port()
         command = head_command(gcs_port, dashboard_port, temp_dir, cpus, "--node-ip-address", LOOPBACK)
-        with (settings.root / "ray-head.log").open("ab") as head_log:
+        log_path = settings.root / "ray-head.log"
+        with log_path.open("ab") as head_log:
             process = subprocess.Popen(command, stdout=head_log, stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True, cwd=settings.root)
         head = LocalHead(pid=process.pid, gcs_address=f"127.0.0.1:{gcs_port}",
                          dashboard_url=f"http://127.0.0.1:{dashboard_port}", temp_dir=str(temp_dir))
         _head_file(settings).write_text(head.model_dump_json(indent=2))
         try:
-            wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, process, token_path)
+            watched = Watched("the embedded Ray head (ray start)", process, log_path)
+            wait_for_jobs_endpoint(head.dashboard_url, HEAD_START_TIMEOUT_S, watched, token_path)
             return head
         except ClusterUnavailable as err:
             stop_local_head(settings)
@@ -174,10 +177,11 @@ class HeadExited(ClusterUnavailable):
     """The embedded head's ``ray start`` exited before Ray Jobs answered."""
 
 
-def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen | None = None,
+def wait_for_jobs_endpoint(url: str, timeout_s: float, process: Watched | None = None,
                            token_path: Path | None = None) -> None:
     """Block until Ray Jobs answers at ``url`` (its version and its job list: the job agent is
-    up, not only the dashboard); fail early if ``process`` (the head) exits."""
+    up, not only the dashboard); fail at once (:class:`HeadExited`, with the exit code and the
+    last lines of its log) if ``process`` (the head) exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -189,9 +193,11 @@ def wait_for_jobs_endpoint(url: str, timeout_s: float, process: subprocess.Popen
                 raise ClusterUnavailable(f"Ray Jobs is not ready: {err}") from err
             return
         except ClusterUnavailable as err:
-            if process is not None and process.poll() is not None:
-                raise HeadExited(f"ray start exited with code {process.returncode}; "
-                                 "see ray-head.log under DLAB_HOME") from err
+            if process is not None:
+                try:
+                    process.check()
+                except ProcessExited as exited:
+                    raise HeadExited(str(exited)) from err
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from service.cluster import free_port, running_local_head, stop_local_head
+from service.processes import Watched
 from service.settings import ServiceSettings
 
 READY_TIMEOUT_S = 600.0  # generous: a head starts slowly on a loaded machine
@@ -41,11 +42,10 @@ class ApiProcess:
             [sys.executable, "-m", "service"], stdout=log, stderr=subprocess.STDOUT,
             env={**self.env, "DLAB_HOST": "127.0.0.1", "DLAB_PORT": str(self.port)},
         )
+        watched = self.watched
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the API server exited with code {self.process.returncode}; "
-                                   f"see {self.log_path}")
+            watched.check()
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
                     return self
@@ -54,6 +54,13 @@ class ApiProcess:
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"the service did not become ready in {timeout_s:.0f} s; see {self.log_path}")
+
+    @property
+    def watched(self) -> Watched:
+        """The running server, for a wait that must fail at once if it exits."""
+        if self.process is None:
+            raise RuntimeError("the API server was not started")
+        return Watched("the API server (python -m service)", self.process, self.log_path)
 
     def stop(self, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:

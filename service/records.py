@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only, sessionmaker
@@ -14,6 +15,18 @@ from service.links import links, public_tracking_uri
 from service.mlflow_view import best_trial, count_trials
 from service.schemas import SweepDetail, SweepPage, SweepSummary, TrialInfo
 from service.settings import ServiceSettings
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with any text UTF-8 cannot encode (a lone surrogate, stored before submissions
+    refused it) shown as its escape, so no stored record can make a read fail."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [encodable(v) for v in value]
+    return value
 
 
 def get_row(session: Session, sweep_id: str) -> SweepRow:
@@ -134,13 +147,13 @@ class SweepRecords:
     def detail(self, row: SweepRow, trials: list[TrialInfo]) -> SweepDetail:
         """Everything known about one sweep, for the API."""
         return SweepDetail(
-            id=row.id, name=row.name, benchmark=row.benchmark, status=row.status,
+            id=encodable(row.id), name=encodable(row.name), benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,
             finished_at=row.finished_at, metric=row.metric, mode=row.mode,
             trials=count_trials(trials, row.expected_trials, ended=not row.active),
-            best=best_trial(trials, row.metric, row.mode), error=row.error,
+            best=best_trial(trials, row.metric, row.mode), error=encodable(row.error),
             mlflow_tracking_uri=public_tracking_uri(self.settings), mlflow_experiment_id=row.experiment_id,
-            mlflow_parent_run_id=row.parent_run_id, spec=row.spec,
+            mlflow_parent_run_id=row.parent_run_id, spec=encodable(row.spec),
             links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
             driver_restarts=row.driver_restarts or 0,
         )

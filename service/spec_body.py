@@ -77,6 +77,21 @@ def _nesting_depth(raw: bytes) -> int:
     return deepest
 
 
+def _check_text(text: str, loc: tuple) -> None:
+    """Refuse text that no store or answer can hold: a lone surrogate (a JSON ``\\udc80`` escape
+    is not Unicode text, so it cannot be encoded as UTF-8) or a NUL character (PostgreSQL's text
+    and JSON types refuse it)."""
+    where = error_location(loc, "body")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise _error(f"{where}: the text holds a lone surrogate ({text[err.start]!r}), which is not "
+                     "valid Unicode; send the character itself or a valid surrogate pair",
+                     ("body", *loc)) from None
+    if "\x00" in text:
+        raise _error(f"{where}: the text holds a NUL character, which is not accepted", ("body", *loc))
+
+
 def _check_shape(data: Any, loc: tuple = (), depth: int = 0) -> None:
     """Refuse data nested deeper than :data:`MAX_DEPTH` or holding an integer beyond 64 bits or
     a non-finite float (block-style YAML nests by indentation, so the scan cannot see it)."""
@@ -86,11 +101,14 @@ def _check_shape(data: Any, loc: tuple = (), depth: int = 0) -> None:
         for key, value in data.items():
             if not isinstance(key, str):
                 raise _error(f"{key!r}: object keys must be strings", ("body", *loc))
+            _check_text(key, loc)
             _check_shape(value, (*loc, key), depth + 1)
     elif isinstance(data, list):
         for index, value in enumerate(data):
             _check_shape(value, (*loc, index), depth + 1)
-    elif isinstance(data, bool) or data is None or isinstance(data, str):
+    elif isinstance(data, str):
+        _check_text(data, loc)
+    elif isinstance(data, bool) or data is None:
         return
     elif isinstance(data, int):
         if abs(data) > MAX_INT:

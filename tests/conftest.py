@@ -1,8 +1,13 @@
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# Nothing of the suite's lives in the home directory: matplotlib's config and font cache (default
+# ~/.config/matplotlib, ~/.cache/matplotlib) go to a temporary directory, inherited by every
+# process the tests start (the API, Ray heads, drivers, trials).
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="dlab-test-mpl-"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -18,8 +19,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from service.client import DlabClient
-from service.cluster import free_port, head_command, jobs_client, wait_for_jobs_endpoint
+from service.cluster import free_port, head_command, jobs_client, ray_auth_env, wait_for_jobs_endpoint
 from service.local_stack import ApiProcess
+from service.processes import Watched
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,10 +34,11 @@ class Process:
     """A child process in its own session, so the whole group (a Ray node's raylet and workers)
     can be killed at once."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         self.popen = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                       env={**os.environ, **(env or {})}, start_new_session=True)
+        self.watched = Watched(name, self.popen, log)
 
     def crash(self) -> None:
         """SIGKILL the process and every descendant (Ray puts its raylet in another group), as
@@ -49,13 +52,16 @@ class Process:
         self.popen.wait()
 
 
-RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}  # token in ~/.ray/auth_token
+def ray_env(token_path: Path) -> dict[str, str]:
+    """Token auth with this test's own token, for the head, the worker, the API, the drivers and
+    ``ray status`` (nothing read from or written to ``~/.ray``)."""
+    return {**ray_auth_env(token_path), "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def cluster_gpus(gcs_address: str) -> float:
+def cluster_gpus(gcs_address: str, env: dict[str, str]) -> float:
     """GPUs the cluster reports (``ray status``: lines like ``0.0/1.0 GPU``)."""
     out = subprocess.run([str(BIN / "ray"), "status", "--address", gcs_address], capture_output=True,
-                         text=True, check=False, env={**os.environ, **RAY_ENV}).stdout
+                         text=True, check=False, env={**os.environ, **env}).stdout
     lines = [line.split() for line in out.splitlines() if line.strip().endswith(" GPU")]
     return sum(float(parts[0].split("/")[1]) for parts in lines if "/" in parts[0])
 
@@ -65,35 +71,44 @@ def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     shared = root / "shared"  # the drivers' DLAB_HOME: Tune's storage, seen by every node
     temp_dir = tempfile.mkdtemp(prefix="dlab-clu-")
+    token_path = root / "ray-auth-token"
+    token_path.write_text(secrets.token_hex(32))
+    token_path.chmod(0o600)
+    env = ray_env(token_path)
     gcs, dashboard_port, mlflow_port = free_port(), free_port(), free_port()
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     processes: list[Process] = []
 
     def start_gpu_worker(name: str) -> Process:
-        worker = Process([str(BIN / "ray"), "start", "--address", f"127.0.0.1:{gcs}", "--block",
+        worker = Process(f"the GPU Ray node ({name})",
+                         [str(BIN / "ray"), "start", "--address", f"127.0.0.1:{gcs}", "--block",
                           "--num-cpus", "2", "--num-gpus", "1", "--node-ip-address", "127.0.0.1",
-                          "--dashboard-agent-listen-port", str(free_port())], root / f"{name}.log",
-                         RAY_ENV)
+                          "--dashboard-agent-listen-port", str(free_port())], root / f"{name}.log", env)
         processes.append(worker)
         return worker
 
     try:
-        processes.append(Process(head_command(gcs, dashboard_port, temp_dir, 1, "--num-gpus", "0",
-                                              "--node-ip-address", "127.0.0.1"), root / "head.log", RAY_ENV))
-        wait_for_jobs_endpoint(dashboard, 600)
+        head = Process("the Ray head (ray start --head)",
+                       head_command(gcs, dashboard_port, temp_dir, 1, "--num-gpus", "0",
+                                    "--node-ip-address", "127.0.0.1"), root / "head.log", env)
+        processes.append(head)
+        wait_for_jobs_endpoint(dashboard, 600, head.watched, token_path)
         worker = start_gpu_worker("worker-1")
-        processes.append(Process(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-             "--artifacts-destination", str(root / "mlartifacts"), "--host", "127.0.0.1",
-             "--port", str(mlflow_port), "--workers", "1"], root / "mlflow.log"))
+        tracking_server = Process("the MLflow server", [
+            str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "mlartifacts"), "--host", "127.0.0.1",
+            "--port", str(mlflow_port), "--workers", "1"], root / "mlflow.log")
+        processes.append(tracking_server)
         tracking = f"http://127.0.0.1:{mlflow_port}"
-        wait_for(lambda: _ok(f"{tracking}/health"), 600, "the MLflow server")
-        wait_for(lambda: cluster_gpus(f"127.0.0.1:{gcs}") >= 1, 600, "the GPU node to join")
+        wait_for(lambda: _ok(f"{tracking}/health"), 600, "the MLflow server", watch=[tracking_server.watched])
+        wait_for(lambda: cluster_gpus(f"127.0.0.1:{gcs}", env) >= 1, 600, "the GPU node to join",
+                 watch=[head.watched, worker.watched])
         api = ApiProcess(root / "api", env={
-            "DLAB_RAY_DASHBOARD_URL": dashboard, "MLFLOW_TRACKING_URI": tracking,
+            **env, "DLAB_RAY_DASHBOARD_URL": dashboard, "MLFLOW_TRACKING_URI": tracking,
             "DLAB_DRIVER_HOME": str(shared), "DLAB_POLL_INTERVAL_S": "0.5"}).start()
         yield {"api": api, "tracking": tracking, "dashboard": dashboard, "worker": worker,
-               "start_gpu_worker": start_gpu_worker, "root": root}
+               "start_gpu_worker": start_gpu_worker, "root": root, "token_path": token_path,
+               "watch": [head.watched, tracking_server.watched, api.watched]}
         api.stop()
     finally:
         for process in reversed(processes):  # no graceful drain needed: the test is over
@@ -123,7 +138,8 @@ def test_gpu_fraction_trials_share_the_gpu_node_and_land_in_the_mlflow_server(cl
     children = mlflow.search_runs([final["mlflow_experiment_id"]],
                                   f"tags.`mlflow.parentRunId` = '{final['mlflow_parent_run_id']}'")
     assert len(children) == 4 and all(run.info.status == "FINISHED" for run in children)
-    driver_node = jobs_client(cluster["dashboard"]).get_job_info(created["id"]).driver_node_id
+    jobs = jobs_client(cluster["dashboard"], cluster["token_path"])
+    driver_node = jobs.get_job_info(created["id"]).driver_node_id
     for run in children:
         assert run.data.tags["dlab.gpu_ids"] == "0"  # only the worker node has a GPU
         assert run.data.tags["dlab.node_id"] != driver_node  # the driver runs on the head
@@ -151,7 +167,8 @@ def test_killing_the_gpu_node_mid_sweep_loses_no_finished_trial(cluster):
             reporting = [r for r in runs if r.info.status == "RUNNING" and "mean_accuracy" in r.data.metrics]
             return done if done and reporting else None
 
-        before = wait_for(one_finished_one_mid_trial, 900, "a finished trial and one past its first task")
+        before = wait_for(one_finished_one_mid_trial, 900, "a finished trial and one past its first task",
+                          watch=[*cluster["watch"], cluster["worker"].watched])
         cluster["worker"].crash()  # the GPU node dies with the running trial
         cluster["start_gpu_worker"]("worker-2")
         final = list(client.events(created["id"]))[-1][1]

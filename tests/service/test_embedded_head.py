@@ -72,6 +72,7 @@ def test_every_listener_of_the_embedded_head_is_on_loopback(head):
     _settings, info = head
 
     def servers_up():  # the raylet and its agents come up after the Jobs endpoint answers
+        assert psutil.pid_exists(info.pid), f"the embedded head (pid {info.pid}) exited; see ray-head.log"
         bound = listeners(head_processes(info.temp_dir, info.pid))
         names = {name for name, _, _ in bound}
         return bound if {"gcs_server", "raylet"} <= names and len(bound) >= 8 else None

@@ -101,3 +101,25 @@ def test_unknown_sweeps_are_404_and_the_kept_reads_are_bounded(served):
         assert client.get("/api/v1/sweeps", params={"offset": offset}, headers=AUTH).status_code == 200
     assert len(services.records._pages) == records_module.MAX_CACHED_PAGES
     assert client.get("/api/v1/sweeps/s-1").status_code == 401
+
+
+def test_a_stored_record_with_text_utf8_cannot_encode_still_reads(served):
+    """A record committed before submissions refused lone surrogates must not make any read fail."""
+    client, services = served
+    write(services, spec={**spec("s"), "description": "\udc80 broken", "params": {"\ud800": 1}})
+    detail = client.get("/api/v1/sweeps/s-1", headers=AUTH)
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["spec"]["description"] == "\\udc80 broken"
+    assert detail.json()["spec"]["params"] == {"\\ud800": 1}
+    assert client.get("/api/v1/sweeps", headers=AUTH).status_code == 200
+
+
+def test_a_lone_surrogate_is_refused_before_anything_is_recorded(served):
+    client, services = served
+    body = b'{"name": "sur", "benchmark": "permuted_digits", "description": "\\udc80"}'
+    for params in ({}, {"dry_run": "true"}):
+        answer = client.post("/api/v1/sweeps", content=body, params=params,
+                             headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", "description"]
+    assert [row.id for row in services.records.list(None, 0, 10)[0]] == ["s-1"]
