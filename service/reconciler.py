@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.cluster import ClusterUnavailable
@@ -133,7 +133,10 @@ class Reconciler:
     def _follow_driver(self, row: SweepRow) -> None:
         if not row.driver_submitted:
             if (utcnow() - _aware(row.created_at)).total_seconds() > SUBMIT_GRACE_S:
-                self._fail(row, "the service stopped before the sweep's driver was submitted")
+                if row.cancel_requested:
+                    row.status, row.finished_at = "cancelled", utcnow()
+                else:
+                    self._fail(row, "the service stopped before the sweep's driver was submitted")
             return  # the submission is still in flight in another request
         try:
             state = self.drivers.state(row.job_id)
@@ -145,6 +148,11 @@ class Reconciler:
                             "(was the cluster restarted?)")
             return
         row.started_at = row.started_at or _from_epoch(state.start_time)
+        if row.cancel_requested and state.status in ("PENDING", "RUNNING"):
+            self.drivers.stop(row.job_id)  # a cancel whose stop was lost (the API died after it)
+        if row.cancel_requested and state.status == "FAILED":
+            row.status, row.finished_at = "cancelled", _from_epoch(state.end_time) or utcnow()
+            return
         if state.status == "FAILED" and self._restartable(state):
             if row.driver_restarts < self.settings.max_driver_restarts:
                 self._restart(row, state)
@@ -218,12 +226,22 @@ class Reconciler:
 
     # -- cancellation ----------------------------------------------------------------------------
     def cancel(self, sweep_id: str) -> SweepRow:
-        """Stop a sweep's driver (its running trials with it); finished trials stay in MLflow."""
+        """Stop a sweep's driver (its running trials with it); finished trials stay in MLflow.
+        The cancel is recorded first, so it wins whatever moment it arrives: a submission still
+        in flight (driver not yet marked submitted) sees it and never starts the driver, or stops
+        the one it just started; the answer then comes at once, ``cancel_requested`` true."""
         with self.sessions() as session:
             row = get_row(session, sweep_id)
             self.refresh(session, row)
             if not row.active:
                 raise SweepConflict(f"sweep {sweep_id} already ended ({row.status})")
+            session.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(cancel_requested=True),
+                            execution_options={"synchronize_session": False})
+            session.commit()
+            session.refresh(row)
+            self.on_change(row.id)
+            if not row.driver_submitted:
+                return row
             self.drivers.stop(row.job_id)
             deadline = time.monotonic() + CANCEL_WAIT_S
             while row.active and time.monotonic() < deadline:

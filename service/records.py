@@ -155,5 +155,5 @@ class SweepRecords:
             mlflow_tracking_uri=public_tracking_uri(self.settings), mlflow_experiment_id=row.experiment_id,
             mlflow_parent_run_id=row.parent_run_id, spec=encodable(row.spec),
             links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
-            driver_restarts=row.driver_restarts or 0,
+            driver_restarts=row.driver_restarts or 0, cancel_requested=bool(row.cancel_requested),
         )

@@ -118,6 +118,9 @@ class SweepDetail(SweepSummary):
     links: Links
     driver_restarts: int = Field(0, description="times the sweep's driver died and was restarted "
                                                 "from Tune's saved state")
+    cancel_requested: bool = Field(
+        False, description="a cancel was accepted: the sweep ends `cancelled` (its driver is stopped, "
+                           "or never started if the submission was still in flight)")
 
 
 class SweepCreated(BaseModel):

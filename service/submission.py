@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,18 +110,44 @@ class Submissions:
                 if existing is None:
                     raise
                 return existing, False
-            try:
-                self.drivers.submit(plan)
-            except ClusterUnavailable:
-                row.status, row.finished_at = "failed", utcnow()
-                row.error = "could not start the driver: the Ray cluster is unreachable"
-                session.commit()
-                self.on_change(row.id)
-                raise
-            row.driver_submitted = True
+            return self._start_driver(session, row, plan), True
+
+    def _start_driver(self, session: Session, row: SweepRow, plan: SweepPlan) -> SweepRow:
+        """Start the recorded sweep's driver unless a cancel came first. A cancel may arrive at
+        any moment (it sets ``cancel_requested``): checked before the driver is submitted, and
+        after, by a conditional update that marks the driver submitted only if no cancel is
+        recorded; if one is, the just-started driver is stopped (a cancel that finds the driver
+        already marked submitted stops it itself)."""
+        session.refresh(row)
+        if row.cancel_requested:
+            self._cancelled_before_start(session, row)
+            return row
+        try:
+            self.drivers.submit(plan)
+        except ClusterUnavailable:
+            row.status, row.finished_at = "failed", utcnow()
+            row.error = "could not start the driver: the Ray cluster is unreachable"
             session.commit()
             self.on_change(row.id)
-            return row, True
+            raise
+        submitted = update(SweepRow).where(SweepRow.id == row.id).values(driver_submitted=True)
+        # no in-memory synchronisation: this session's copy of cancel_requested may be stale
+        no_sync = {"synchronize_session": False}
+        marked = session.execute(submitted.where(SweepRow.cancel_requested.is_not(True)),
+                                 execution_options=no_sync)
+        session.commit()
+        if marked.rowcount == 0:  # the cancel came while the driver was being submitted
+            self.drivers.stop(row.job_id)
+            session.execute(submitted, execution_options=no_sync)
+            session.commit()
+        session.refresh(row)
+        self.on_change(row.id)
+        return row
+
+    def _cancelled_before_start(self, session: Session, row: SweepRow) -> None:
+        row.status, row.finished_at, row.settled = "cancelled", utcnow(), True
+        session.commit()
+        self.on_change(row.id)
 
     @staticmethod
     def _by_key(session: Session, key: str, spec: SweepSpec) -> SweepRow | None:
