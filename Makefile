@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lock clean fashion-mnist
+.PHONY: install demo test lint bench lock clean fashion-mnist browser
 .PHONY: docker-engine docker-base docker-wheels docker-env docker-build docker-up docker-down docker-test
 
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/dlab demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_sweeps.py
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_mt10.py
+
+browser:  # as root, if missing: Debian's chromium, which tests/web drives with Playwright (never `playwright install`)
+	command -v chromium >/dev/null || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
 fashion-mnist:  # as root: full Fashion-MNIST (IDX) into /usr/share/datasets/fashion-mnist
 	apt-get update && apt-get install -y dataset-fashion-mnist

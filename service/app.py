@@ -23,8 +23,9 @@ from service.links import API_PREFIX
 from service.openapi import allowed_methods, operation_id
 from service.openapi import install as install_openapi
 from service.reconciler import Reconciler
-from service.routers import health, sweeps
+from service.routers import health, sweeps, web
 from service.schemas import DEFAULT_PAGE_LIMIT
+from service.security_headers import SecurityHeaders
 from service.server_errors import ServerErrors
 from service.services import Services
 from service.settings import ServiceSettings
@@ -103,12 +104,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="dendrite-lab", version=project_version(), lifespan=lifespan,
                   description="Submit, watch and report Active Dendrites sweeps (Ray Tune + MLflow).",
-                  generate_unique_id_function=operation_id)
+                  generate_unique_id_function=operation_id,
+                  docs_url=None, redoc_url=None)  # /docs: service.routers.web, no CDN
     app.include_router(health.router)
     app.include_router(sweeps.router, prefix=API_PREFIX)
+    app.include_router(web.router)
     _error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CachedReads)  # inside ServerErrors: a crash here still answers a plain 500
     app.add_middleware(ServerErrors)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 500 or a middleware's own too
     return app
