@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench lock clean fashion-mnist browser
 .PHONY: docker-engine docker-base docker-wheels docker-env docker-build docker-up docker-down docker-test
+.PHONY: docs docs-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,12 @@ browser:  # as root, if missing: Debian's chromium, which tests/web drives with 
 
 fashion-mnist:  # as root: full Fashion-MNIST (IDX) into /usr/share/datasets/fashion-mnist
 	apt-get update && apt-get install -y dataset-fashion-mnist
+
+docs: $(STAMP)  # the docs site into build/site/ (reference pages generated from the code)
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)  # the same, served with live reload on 127.0.0.1:8001
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 lock: $(STAMP)
 	$(PY) docker/lock.py

@@ -1,5 +1,5 @@
-"""The README's reproduction table: every row of the Active Dendrites permuted-MNIST table run with
-the ``paper`` preset on full-size permuted Fashion-MNIST (10 tasks by default), beside the
+"""The reproduction table (docs/reproduction.md): every row of the Active Dendrites permuted-MNIST
+table run with the ``paper`` preset on full-size permuted Fashion-MNIST (10 tasks by default), beside the
 paper's numbers (on MNIST: not the same data).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_paper_table.py            # run what is missing
@@ -18,7 +18,9 @@ task to ``bench/out/paper_table.checkpoints/`` (git-ignored, deleted when the ru
 stopped mid-way (machine stopped, session ended) resumes from its last finished task, on the
 same device, and its wall time counts only the time spent training. The printed wall time is
 that of ``--parallel 1``-equivalent work only when the runs did not share the machine: the
-table names the device and how many runs shared it.
+table names the device and how many runs shared it. The printed table also replaces what lies
+between the ``<!-- paper-table:start -->`` and ``<!-- paper-table:end -->`` markers of ``--page``
+(docs/reproduction.md for the default ``--out``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ PRIORITY = [("dendrites", 0), ("mlp", 0), ("sparse_mlp", 0), ("dendrites_relu", 
             ("mlp", 1), ("dendrites", 2), ("mlp", 2)]
 DEFAULT_OUT = Path(__file__).parent / "results" / "paper_table.json"
 CHECKPOINTS = Path(__file__).parent / "out" / "paper_table.checkpoints"
+DOCS_PAGE = Path(__file__).parent.parent / "docs" / "reproduction.md"
+MARKERS = ("<!-- paper-table:start -->", "<!-- paper-table:end -->")
 
 
 def progress_dir(out: Path) -> Path:
@@ -152,6 +156,15 @@ def table(runs: list[dict[str, Any]], num_tasks: int, progress: Path, dataset: s
     return "\n".join(lines + (["", *partial] if partial else []))
 
 
+def write_table(page: Path, text: str) -> None:
+    """Put ``text`` between the paper-table markers of ``page``, replacing what was there."""
+    start, end = MARKERS
+    before, found, rest = page.read_text().partition(start)
+    if not found or end not in rest:
+        raise SystemExit(f"{page}: no {start} ... {end} markers to put the table between")
+    page.write_text(f"{before}{start}\n{text}\n{end}{rest.partition(end)[2]}")
+
+
 def _run_subprocess(row: str, seed: int, args: argparse.Namespace) -> dict[str, Any] | None:
     """``--one ROW SEED`` in a fresh interpreter; its summary, or None (stderr printed)."""
     proc = subprocess.run(
@@ -179,6 +192,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--only", default="", metavar="ROW:SEED,...",
                         help="these runs instead of the priority list")
+    parser.add_argument("--page", type=Path, default=None,
+                        help="page whose paper-table markers get the table (default: "
+                             "docs/reproduction.md when --out is the default, else none)")
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -210,7 +226,11 @@ def main() -> None:
                       f"{result['final_mean_accuracy']:.4f} in {result['wall_time_s']:.0f}s",
                       flush=True)
         print(f"all {len(todo)} runs: {time.perf_counter() - started:.1f}s wall", flush=True)
-    print(table(runs, args.num_tasks, progress_dir(args.out), args.dataset))
+    text = table(runs, args.num_tasks, progress_dir(args.out), args.dataset)
+    print(text)
+    page = args.page or (DOCS_PAGE if args.out == DEFAULT_OUT else None)
+    if page:
+        write_table(page, text)
 
 
 if __name__ == "__main__":
