@@ -3,6 +3,8 @@ disk once the sweep has ended."""
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from service.db import SweepRow
 from service.errors import SweepConflict, SweepNotFound
 from service.settings import ServiceSettings
+from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.spec import SweepSpec
@@ -30,7 +33,7 @@ class Reports:
             raise SweepConflict(f"sweep {row.id} has no results yet (status {row.status})")
         out_dir = self.settings.reports / row.id
         cached = out_dir / "report.json"
-        if not row.active and cached.exists():
+        if not row.active and cached.is_file() and not cached.is_symlink():
             return SweepReport.model_validate_json(cached.read_text())
         # the stored spec was validated at submission: rebuild it without validating again
         plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_construct(**row.spec))
@@ -38,13 +41,36 @@ class Reports:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,
                                   log_to_mlflow=False)
         if not row.active:
-            cached.write_text(report.model_dump_json(indent=2))
+            write_text_atomically(cached, report.model_dump_json(indent=2))
         return report
 
-    def figure(self, row: SweepRow, name: str) -> Path:
-        """A report figure by its file stem, e.g. ``mean_accuracy_vs_num_segments``."""
+    def figure(self, row: SweepRow, name: str) -> bytes:
+        """A report figure's bytes by its file stem, e.g. ``mean_accuracy_vs_num_segments``: only
+        a regular file inside the sweep's report directory (no symlink, nothing outside), read
+        whole in one open (report files are replaced atomically, so the bytes are one complete
+        version, and the answer's length is that of the bytes sent)."""
         report = self.report(row)
-        figures = {Path(f).stem: report.path(f, self.settings.reports / row.id) for f in report.figures}
+        directory = (self.settings.reports / row.id).resolve()
+        figures = {Path(f).stem: report.path(f, directory) for f in report.figures}
         if name not in figures:
             raise SweepNotFound(f"sweep {row.id} has no figure {name!r}; it has {sorted(figures)}")
-        return figures[name]
+        content = read_report_file(directory, figures[name])
+        if content is None:
+            raise SweepNotFound(f"sweep {row.id} has no figure {name!r} on this service")
+        return content
+
+
+def read_report_file(directory: Path, path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a symlink) whose real path lies inside
+    ``directory``; None otherwise."""
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(directory) or real != path.absolute():
+            return None  # a symlink on the way, or outside the report directory
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        return file.read()

@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from sweeps.files import replace_atomically
+
 BASELINES = ("mlp", "sparse_mlp")
 """Values of the ``model`` parameter drawn as baselines (a line per value, not a curve)."""
 FORMATS = ("png", "svg")
@@ -84,10 +86,12 @@ def _seeds_text(counts: pd.Series, word: str) -> str:
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:
-    """Save ``fig`` as ``<stem>.png`` and ``<stem>.svg``; return the paths."""
+    """Save ``fig`` as ``<stem>.png`` and ``<stem>.svg`` (each written whole, then renamed into
+    place); return the paths."""
     paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight")
+    for path, fmt in zip(paths, FORMATS, strict=True):
+        replace_atomically(path, lambda temporary, fmt=fmt: fig.savefig(temporary, format=fmt,
+                                                                          bbox_inches="tight"))
     plt.close(fig)
     return paths
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse
 
 from service.deps import ServicesDep, Settings, require_token
@@ -67,7 +66,7 @@ async def submit_sweep(request: Request, response: Response, services: ServicesD
         return DryRun(name=spec.name, benchmark=spec.benchmark, expected_trials=cost.expected_trials,
                       trials=cost.trials, max_trial_cost=cost.max_trial_cost, total_cost=cost.total_cost,
                       trial_budget=services.settings.max_trial_cost,
-                      sweep_budget=services.settings.max_sweep_cost)
+                      sweep_budget=services.settings.max_sweep_cost, early_stopping=cost.early_stopping)
     row, created = await run_in_threadpool(services.submissions.submit, spec, idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -124,14 +123,14 @@ def get_report(sweep_id: str, services: ServicesDep) -> ReportOut:
     return ReportOut(**report.model_dump(), figure_urls=urls)
 
 
-@router.get("/{sweep_id}/report/{figure}.png", response_class=FileResponse,
+@router.get("/{sweep_id}/report/{figure}.png", response_class=Response,
             responses={200: {"content": {"image/png": {"schema": {"type": "string",
                                                                    "contentMediaType": "image/png"}}}},
                        **REPORT_ERRORS})
-def get_figure(sweep_id: str, figure: str, services: ServicesDep) -> FileResponse:
+def get_figure(sweep_id: str, figure: str, services: ServicesDep) -> Response:
     """A paper-style figure, e.g. ``mean_accuracy_vs_num_segments.png``."""
-    path = services.reports.figure(services.reconciler.current(sweep_id), figure)
-    return FileResponse(path, media_type="image/png")
+    content = services.reports.figure(services.reconciler.current(sweep_id), figure)
+    return Response(content, media_type="image/png")
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepDetail,

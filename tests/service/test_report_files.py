@@ -1,0 +1,102 @@
+"""Report files: served only as regular files inside the sweep's report directory, and never
+torn: a figure rewritten while it is read is always one whole version. In-process."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.db import SweepRow, make_engine, make_sessionmaker
+from service.services import Services
+from service.settings import ServiceSettings
+from sweeps import figures
+from sweeps.report import SweepReport
+from tests.service.specs import spec
+
+AUTH = {"Authorization": "Bearer t"}
+FIGURES = ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """An ended sweep whose report is cached on disk (no MLflow read needed)."""
+    settings = ServiceSettings(home=tmp_path / "home", api_tokens=["t"])
+    services = Services.build(settings, make_sessionmaker(make_engine(settings.database)))
+    app = create_app(settings)
+    app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
+    with services.sessions() as session:
+        session.add(SweepRow(id="s-1", name="s", benchmark="permuted_digits", status="succeeded",
+                             spec=spec("s"), spec_hash="h", expected_trials=2, metric="mean_accuracy",
+                             mode="max", driver_submitted=True, settled=True, experiment_id="1",
+                             parent_run_id="p", trials=[]))
+        session.commit()
+    directory = settings.reports / "s-1"
+    directory.mkdir(parents=True)
+    report = SweepReport(sweep_id="s-1", metric="mean_accuracy", group_by=["num_segments"], trials=2,
+                         trials_finished=2, rows=[], table_csv="results.csv", table_json="results.json",
+                         figures=FIGURES)
+    (directory / "report.json").write_text(report.model_dump_json())
+    return TestClient(app), directory
+
+
+def test_a_figure_in_the_report_directory_is_served_whole(served):
+    client, directory = served
+    (directory / FIGURES[0]).write_bytes(b"\x89PNG figure bytes")
+    answer = client.get(f"/api/v1/sweeps/s-1/report/{FIGURES[0]}", headers=AUTH)
+    assert answer.status_code == 200 and answer.content == b"\x89PNG figure bytes"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+
+
+def test_a_symlink_in_the_report_directory_is_not_followed(served, tmp_path):
+    client, directory = served
+    secret = tmp_path / "home" / "api-token"
+    secret.write_text("the api token")
+    (directory / "subnetworks.png").symlink_to(secret)
+    (directory / FIGURES[0]).symlink_to(directory / "report.json")  # inside, but still a link
+    for name in FIGURES:
+        answer = client.get(f"/api/v1/sweeps/s-1/report/{name}", headers=AUTH)
+        assert answer.status_code == 404, answer.text
+        assert "the api token" not in answer.text and str(tmp_path) not in answer.text
+
+
+def test_a_figure_saved_again_while_it_is_read_is_never_torn(tmp_path):
+    """Readers polling a figure while a report build rewrites it (as the API and the driver do at a
+    sweep's end) see one complete version each time: the old file or the new one."""
+    import matplotlib.pyplot as plt
+
+    stem = tmp_path / "figure"
+    sizes: set[int] = set()
+    complete = {}
+    for points in (10, 4000):  # two versions of different sizes
+        fig, ax = plt.subplots()
+        ax.plot(range(points), [i % 7 for i in range(points)])
+        figures.save(fig, tmp_path / f"v{points}")
+        complete[points] = (tmp_path / f"v{points}.svg").read_bytes()
+    sizes = {len(body) for body in complete.values()}
+    stop, seen = threading.Event(), []
+
+    def read() -> None:
+        while not stop.is_set():
+            path = stem.with_suffix(".svg")
+            if path.exists():
+                seen.append(path.read_bytes())
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for round_ in range(12):
+            points = (10, 4000)[round_ % 2]
+            fig, ax = plt.subplots()
+            ax.plot(range(points), [i % 7 for i in range(points)])
+            figures.save(fig, stem)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert seen
+    torn = [len(body) for body in seen if len(body) not in sizes]
+    assert not torn, f"{len(torn)} of {len(seen)} reads saw a partly written figure"
