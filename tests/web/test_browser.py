@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
@@ -81,8 +83,9 @@ def page(browser_page: Page, api) -> Page:
     assert not blocked, blocked
 
 
-def until(api: ApiProcess, predicate, what: str, timeout_s: float = 300.0):
-    """wait_for ``predicate``, failing at once if the API process has exited."""
+def until(api: ApiProcess, predicate, what: str, timeout_s: float = 60.0):
+    """wait_for ``predicate``, failing at once if the API process has exited (a page's own
+    reaction gets a minute; waits on a sweep say longer)."""
     def check():
         if api.process.poll() is not None:
             raise RuntimeError(f"the API server exited ({api.process.returncode}); see {api.log_path}")
@@ -138,8 +141,20 @@ def test_a_bad_spec_shows_its_error_at_the_field(page, api):
     shot(page, "03-submit-validation-error")
 
 
-def test_a_tiny_sweep_dry_run_submit_and_live_finish(page, api):
-    submit_spec(page, api, spec_yaml("web-tiny", [1, 2]), "Dry run")
+def sweep_status(api: ApiProcess, sweep_id: str) -> str:
+    answer = httpx.get(f"{api.url}/api/v1/sweeps/{sweep_id}", timeout=30,
+                       headers={"Authorization": f"Bearer {api.token()}"})
+    return answer.json()["status"]
+
+
+def test_a_tiny_sweep_dry_run_submit_and_live_finish(page, api, tmp_path):
+    spec_file = tmp_path / "web-tiny.yaml"
+    spec_file.write_text(spec_yaml("web-tiny", [1, 2]))
+    page.goto(f"{api.url}/#/submit")
+    page.get_by_label("Load a spec file").set_input_files(spec_file)  # uploaded, not pasted
+    until(api, lambda: "web-tiny" in page.get_by_label("Sweep spec (YAML or JSON)").input_value(),
+          "the uploaded spec in the text area")
+    page.get_by_role("button", name="Dry run", exact=True).click()
     until(api, page.locator("#dry-run-result").is_visible, "the dry run's result")
     assert page.locator("#dry-run-table tbody tr").count() == 2
     assert "2 trial(s)" in text(page, "#dry-run-summary")
@@ -153,11 +168,21 @@ def test_a_tiny_sweep_dry_run_submit_and_live_finish(page, api):
     statuses = [text(page, "#sweep-status")]
     assert statuses[0] in ("queued", "running")
 
+    sweep_id = page.evaluate("location.hash").removeprefix("#/sweeps/")
+    ended_at = []
+
     def finished():
         status = text(page, "#sweep-status")
         if status != statuses[-1]:
             statuses.append(status)
-        return status == "succeeded"
+        if status == "succeeded":
+            return True
+        # the page must show the end within a few poll intervals of the service knowing it
+        if not ended_at and sweep_status(api, sweep_id) not in ("queued", "running"):
+            ended_at.append(time.monotonic())
+        assert not ended_at or time.monotonic() - ended_at[0] < 15, \
+            f"the service reports {sweep_status(api, sweep_id)}; the page still shows {status}"
+        return False
 
     until(api, finished, "the sweep to succeed on the page", timeout_s=600)
     assert page.evaluate("window.notReloaded") is True
