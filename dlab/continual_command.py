@@ -13,6 +13,11 @@ from dlab.progress import StepProgress
 from workers.continual import ContinualConfig, ContinualResults, DatasetNotFoundError, train_continual
 
 
+def _cell(value: float | None, missing: str = "") -> str:
+    """A table cell: the value to 3 places, ``missing`` where it was not evaluated."""
+    return missing if value is None else f"{value:.3f}"
+
+
 def accuracy_table(results: ContinualResults) -> Table:
     """Rows: after training task i; columns: accuracy on each task j, mean, task inference."""
     num_tasks = len(results.accuracy_matrix)
@@ -24,10 +29,9 @@ def accuracy_table(results: ContinualResults) -> Table:
     table.add_column("mean", justify="right", style="bold")
     table.add_column("task inf.", justify="right")
     for report in results.reports:
-        cells = [f"{a:.3f}" for a in report.accuracies] + [""] * (num_tasks - report.tasks_seen)
-        inference = report.task_inference_accuracy
-        table.add_row(str(report.task), *cells, f"{report.mean_accuracy:.3f}",
-                      "-" if inference is None else f"{inference:.3f}")
+        cells = [_cell(a) for a in report.accuracies] + [""] * (num_tasks - report.tasks_seen)
+        table.add_row(str(report.task), *cells, _cell(report.mean_accuracy),
+                      _cell(report.task_inference_accuracy, "-"))
     return table
 
 
@@ -50,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     def on_task(metrics: dict, _checkpoint) -> None:
         if not args.quiet:
-            console.print(f"task {metrics['task']}: mean accuracy {metrics['mean_accuracy']:.4f}"
-                          f" ({metrics['task_time_s']:.1f}s)")
+            task = metrics["task"]
+            score = (f"mean accuracy {metrics['mean_accuracy']:.4f}" if "mean_accuracy" in metrics
+                     else f"accuracy {metrics[f'accuracy_task_{task}']:.4f} (this task only)")
+            console.print(f"task {task}: {score} ({metrics['task_time_s']:.1f}s)")
 
     try:
         with StepProgress("training", enabled=not args.quiet and sys.stderr.isatty()) as progress:

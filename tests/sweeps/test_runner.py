@@ -115,6 +115,24 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     assert len(layer["overlap"]) == 3 and layer["winners_per_input"] == 4  # k = 25% of 16 units
 
 
+def test_sweep_with_an_evaluation_schedule_tracks_the_tasks_it_evaluated(tmp_path, local_ray):
+    """``eval_tasks``: reports off the schedule carry no ``mean_accuracy`` (only the task just
+    trained); Tune still runs the trial to the end and MLflow has the points that exist."""
+    settings = Settings(home=tmp_path)
+    spec = _spec("schedule", params={**TINY_PARAMS, "eval_tasks": [0]},
+                 search_space={"seed": {"type": "grid", "values": [0]}})
+    outcome = run_sweep(spec, settings)
+    assert outcome.status == "succeeded" and outcome.report.trials_finished == 1
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    (child,) = child_runs(client, record.experiment_id, record.parent_run_id)
+    steps = {name: sorted(m.step for m in client.get_metric_history(child.info.run_id, name))
+             for name in ("mean_accuracy", "accuracy_task_0", "accuracy_task_1", "train_loss")}
+    assert steps == {"mean_accuracy": [1, 3], "accuracy_task_0": [1, 3], "accuracy_task_1": [2, 3],
+                     "train_loss": [1, 2, 3]}
+    assert "accuracy_matrix.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
+
+
 def _finished_children(tracking_uri: str) -> list:
     client = MlflowClient(tracking_uri)
     runs = client.search_runs(

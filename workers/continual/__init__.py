@@ -24,7 +24,7 @@ CONTINUAL = Workload(
     default_metric="mean_accuracy",
     metric_names=frozenset({"mean_accuracy", "backward_transfer", "forgetting", "train_loss",
                             "task_time_s", "wall_time_s", "task_inference_accuracy",
-                            "subnetwork_overlap"}),
+                            "num_clusters", "subnetwork_overlap"}),
     step_metric="tasks_seen",
     counters=frozenset({"task"}),
     reports_per_run=lambda config: config.num_tasks,

@@ -67,6 +67,11 @@ class ContinualConfig(NetworkConfig):
     lr: float = Field(5e-4, gt=0.0, le=10.0, description="Adam learning rate")
     batch_size: int = Field(256, ge=1, le=65_536, description="training batch size, samples")
     eval_batch_size: int = Field(4096, ge=1, le=65_536, description="evaluation batch size, samples")
+    eval_tasks: list[Annotated[int, Field(ge=0, le=999)]] | None = Field(
+        None, max_length=1000,
+        description="task indices (0-based) after which every task seen is evaluated, and "
+                    "always after the last task; after the others only the task just trained "
+                    "(null: every task seen after every task)")
     drop_last: bool = Field(False, description="drop each epoch's last partial training batch")
     reset_optimizer: bool = Field(False, description="new Adam state at the start of each task")
     consolidation: Literal["none", "si", "ewc"] = Field(
@@ -99,6 +104,11 @@ class ContinualConfig(NetworkConfig):
                           "CUDA graph (after 3 eager warm-up steps) where the run allows it "
                           "(dendritic or MLP model, prototype or one-hot context, no "
                           "consolidation, no sparse_segment_updates); ignored on CPU")
+
+    def evaluates_all_seen(self, task: int) -> bool:
+        """Whether every task seen is evaluated after training ``task`` (the schedule of
+        ``eval_tasks``, as the reference's ``tasks_to_validate``; the last task always)."""
+        return self.eval_tasks is None or task in self.eval_tasks or task == self.num_tasks - 1
 
     def run_identity(self) -> dict[str, Any]:
         """The fields that decide what a run computes: a checkpoint resumes under any config with

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from statistics import fmean
 
 import torch
 import torch.nn.functional as F
@@ -207,13 +208,14 @@ class ContinualTrainer:
             )
 
     @torch.no_grad()
-    def evaluate(self, tasks_seen: int) -> tuple[list[float], float | None]:
-        """Test accuracy on each of the first ``tasks_seen`` tasks, and task-inference accuracy."""
+    def evaluate(self, tasks: Sequence[int]) -> tuple[list[float], list[float] | None]:
+        """Test accuracy on each of ``tasks``, and per task the fraction of its test samples
+        whose inferred context is their own task (None without inferred contexts)."""
         self.model.eval()
-        accuracies, inferred_right, total = [], 0, 0
-        for task in range(tasks_seen):
+        accuracies, inference = [], []
+        for task in tasks:
             x_all, y_all = self.stream.test_split(task)
-            correct = 0
+            correct, inferred_right = 0, 0
             for start in range(0, len(x_all), self.config.eval_batch_size):
                 x = x_all[start : start + self.config.eval_batch_size].to(self.device)
                 y = y_all[start : start + self.config.eval_batch_size].to(self.device)
@@ -226,24 +228,35 @@ class ContinualTrainer:
                 elif context is not None and self.config.context == "online_prototype":
                     founded_in = torch.tensor(self.clusters.tasks, device=context.index.device)
                     inferred_right += (founded_in[context.index] == task).sum().item()
-                total += len(x)
             accuracies.append(correct / len(x_all))
+            inference.append(inferred_right / len(x_all))
         uses_prototypes = self.uses_context and self.config.context != "onehot"
-        return accuracies, (inferred_right / total if uses_prototypes else None)
+        return accuracies, (inference if uses_prototypes else None)
 
     def step(self, progress: ProgressFn | None = None) -> TaskReport:
-        """Train the next task, evaluate all tasks seen, and record the report."""
+        """Train the next task, evaluate every task seen (or, off the config's evaluation
+        schedule, only this one), and record the report."""
         task = self.next_task
         started = time.perf_counter()
         loss = self.train_task(task, progress)
-        accuracies, inference = self.evaluate(task + 1)
-        self.accuracy_matrix.append(accuracies)
+        full = self.config.evaluates_all_seen(task)
+        evaluated = range(task + 1) if full else [task]
+        accuracies, inference = self.evaluate(evaluated)
+        row: list[float | None] = accuracies if full else [None] * task + accuracies
+        self.accuracy_matrix.append(row)
+        inferred = None if inference is None else (
+            inference if full else [None] * task + inference)
         self.elapsed_s += time.perf_counter() - started
         report = TaskReport(
-            task=task, tasks_seen=task + 1, mean_accuracy=mean_accuracy(accuracies),
-            accuracies=accuracies, task_inference_accuracy=inference, train_loss=loss,
-            backward_transfer=backward_transfer(self.accuracy_matrix),
-            forgetting=forgetting(self.accuracy_matrix),
+            task=task, tasks_seen=task + 1, accuracies=row,
+            mean_accuracy=mean_accuracy(accuracies) if full else None,
+            # (every task permutes the same test set: the mean over tasks is the pooled fraction)
+            task_inference_accuracy=None if inference is None else fmean(inference),
+            task_inference_accuracies=inferred,
+            num_clusters=len(self.clusters) if self.config.context == "online_prototype" else None,
+            train_loss=loss,
+            backward_transfer=backward_transfer(self.accuracy_matrix) if full else None,
+            forgetting=forgetting(self.accuracy_matrix) if full else None,
             task_time_s=time.perf_counter() - started, wall_time_s=self.elapsed_s,
         )
         self.reports.append(report)

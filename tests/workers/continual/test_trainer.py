@@ -1,4 +1,5 @@
 import gzip
+import itertools
 import json
 
 import numpy as np
@@ -55,6 +56,13 @@ def test_forgetting_uses_the_best_earlier_accuracy_not_the_one_just_after_traini
     # task 0 improves after task 1 (0.5 -> 0.9) before dropping to 0.6: it forgot 0.3, not -0.1
     matrix = [[0.5], [0.9, 0.8], [0.6, 0.7, 0.9]]
     assert forgetting(matrix) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.7)) / 2)
+
+
+def test_forgetting_over_a_schedule_skips_the_rows_not_evaluated():
+    # row 2 evaluated task 2 only (None: not evaluated); the last row is full
+    matrix = [[0.5], [0.9, 0.8], [None, None, 0.7], [0.6, 0.7, 0.6, 0.9]]
+    assert forgetting(matrix) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.7) + (0.7 - 0.6)) / 3)
+    assert backward_transfer(matrix) == pytest.approx(((0.6 - 0.5) + (0.7 - 0.8) + (0.6 - 0.7)) / 3)
 
 
 def test_permutations_are_seeded_and_distinct():
@@ -254,3 +262,64 @@ def test_ewc_gets_per_sample_losses_from_the_trainer():
     trainer.prototypes.add_task(x)
     losses = next(iter(trainer._fisher_batches(x, y, trainer._training_context(0))))()
     assert losses.shape == (TINY["batch_size"],)  # one loss per sample: the empirical Fisher
+
+
+def _run_counting_evaluations(config: dict) -> tuple[ContinualTrainer, list[int]]:
+    """Train ``config`` to the end; the number of test splits each task's evaluation read."""
+    trainer = ContinualTrainer(ContinualConfig(**config))
+    reads = []
+    original = trainer.stream.test_split
+    trainer.stream.test_split = lambda task: reads.append(task) or original(task)
+    counts = []
+    while not trainer.finished:
+        before = len(reads)
+        trainer.step()
+        counts.append(len(reads) - before)
+    return trainer, counts
+
+
+def test_evaluation_schedule_evaluates_all_seen_tasks_only_where_asked_with_the_final_metric_unchanged():
+    """``eval_tasks=[1]`` over 5 tasks: every seen task after task 1 and after the last one, only
+    the task just trained after the others (the reference's ``tasks_to_validate``); the same
+    training, so the same final accuracies, backward transfer and diagonal as evaluating all."""
+    every, every_counts = _run_counting_evaluations({**TINY, "num_tasks": 5})
+    scheduled, counts = _run_counting_evaluations({**TINY, "num_tasks": 5, "eval_tasks": [1]})
+    assert every_counts == [1, 2, 3, 4, 5] and counts == [1, 2, 1, 1, 5]
+    reports = scheduled.reports
+    assert [r.mean_accuracy is not None for r in reports] == [False, True, False, False, True]
+    assert reports[2].accuracies[:2] == [None, None] and reports[2].accuracies[2] is not None
+    assert reports[2].metrics().keys() >= {"accuracy_task_2", "train_loss", "task_inference_accuracy"}
+    assert not reports[2].metrics().keys() & {"mean_accuracy", "accuracy_task_0", "forgetting"}
+    full, sparse = every.results(), scheduled.results()
+    assert sparse.accuracy_matrix[-1] == full.accuracy_matrix[-1]
+    assert sparse.final_mean_accuracy == full.final_mean_accuracy
+    assert sparse.backward_transfer == full.backward_transfer
+    assert [sparse.accuracy_matrix[i][i] for i in range(5)] == [full.accuracy_matrix[i][i] for i in range(5)]
+    # forgetting: the best earlier accuracy over the rows that were evaluated
+    kept = [row if i in (1, 4) else [None] * i + row[i:] for i, row in enumerate(full.accuracy_matrix)]
+    assert sparse.forgetting == pytest.approx(forgetting(kept))
+
+
+def test_evaluation_schedule_past_the_stream_and_bad_indices():
+    assert ContinualConfig(**TINY, eval_tasks=[24, 99]).evaluates_all_seen(2)  # the last task
+    with pytest.raises(ValidationError, match="eval_tasks"):
+        ContinualConfig(**TINY, eval_tasks=[-1])
+
+
+def test_online_prototypes_report_clusters_and_task_inference_per_task():
+    """Online prototypes: the clusters found so far and, per task seen, the fraction of its test
+    images whose nearest cluster was founded while training that task."""
+    trainer = ContinualTrainer(ContinualConfig(**TINY, context="online_prototype", cluster_pixels=16))
+    reports = []
+    while not trainer.finished:
+        reports.append(trainer.step().metrics())
+    clusters = trainer.clusters
+    assert reports[-1]["num_clusters"] == len(clusters) >= 1
+    assert all(a["num_clusters"] <= b["num_clusters"] for a, b in itertools.pairwise(reports))
+    founded_in = torch.tensor(clusters.tasks)
+    expected = [float((founded_in[clusters.infer_cluster(trainer.stream.test_split(t)[0])] == t)
+                      .float().mean()) for t in range(3)]
+    final = reports[-1]
+    assert [final[f"task_inference_accuracy_task_{t}"] for t in range(3)] == pytest.approx(expected)
+    assert final["task_inference_accuracy"] == pytest.approx(np.mean(expected))
+    assert {f"task_inference_accuracy_task_{t}" for t in range(2)} <= reports[1].keys()
