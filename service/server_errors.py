@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 import logging
 
+import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.asgi import TrackedSend, answer_json
 
 log = logging.getLogger("dlab.service")
+CLIENT_GONE = (ClientDisconnect, BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError,
+               anyio.ClosedResourceError, anyio.EndOfStream)
+"""What a write to or read from a connection its client has closed raises: logged as one line."""
 BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
 
 
@@ -28,6 +33,9 @@ class ServerErrors:
         tracked = TrackedSend.wrap(send)
         try:
             await self.app(scope, receive, tracked)
+        except CLIENT_GONE as err:  # the client closed the connection: nothing to answer
+            log.info("%s %s: the client closed the connection (%s)", scope.get("method"),
+                     scope.get("path"), type(err).__name__)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if tracked.started:  # the response is under way: uvicorn closes the connection itself

@@ -82,7 +82,7 @@ def cluster(tmp_path_factory):
     def start_gpu_worker(name: str) -> Process:
         worker = Process(f"the GPU Ray node ({name})",
                          [str(BIN / "ray"), "start", "--address", f"127.0.0.1:{gcs}", "--block",
-                          "--num-cpus", "2", "--num-gpus", "1", "--node-ip-address", "127.0.0.1",
+                          "--num-cpus", "4", "--num-gpus", "1", "--node-ip-address", "127.0.0.1",
                           "--dashboard-agent-listen-port", str(free_port())], root / f"{name}.log", env)
         processes.append(worker)
         return worker
@@ -130,7 +130,7 @@ def sweep(name: str, segments: list[int], gpu: float, cpu: float, **changes) -> 
 
 def test_gpu_fraction_trials_share_the_gpu_node_and_land_in_the_mlflow_server(cluster):
     with DlabClient(cluster["api"].url, cluster["api"].token()) as client:
-        created = client.submit(sweep("gpu-share", [1, 2, 3, 4], gpu=0.25, cpu=0.5))
+        created = client.submit(sweep("gpu-share", [1, 2, 3, 4], gpu=0.25, cpu=1))
         final = list(client.events(created["id"]))[-1][1]
     assert final["status"] == "succeeded", final
     assert final["trials"]["done"] == 4

@@ -30,6 +30,8 @@ MALFORMED = [
      "description: the text holds"),
     ("lone surrogate in a key", "application/json",
      b'{"name": "a", "benchmark": "permuted_digits", "params": {"\\ud800x": 1}}', "params: the text holds"),
+    ("a fraction of a CPU", None, spec("a", resources={"cpu": 0.01}),
+     "resources.cpu: Value error, a trial needs at least 1 CPU"),
     ("NUL in text", None, {**spec("a"), "description": "a\x00b"}, "description: the text holds a NUL"),
     ("missing name", None, {k: v for k, v in spec("a").items() if k != "name"}, "name"),
     ("bad name", None, spec("no spaces allowed"), "name"),
