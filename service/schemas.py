@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from sweeps.benchmarks import benchmark_enum
-from sweeps.cost import TrialEstimate
+from sweeps.cost import EarlyStoppingEstimate, TrialEstimate
 from sweeps.status import SweepStatus, TrialStatus
 
 
@@ -177,3 +177,6 @@ class DryRun(BaseModel):
     total_cost: float
     trial_budget: float
     sweep_budget: float
+    early_stopping: EarlyStoppingEstimate | None = Field(
+        None, description="scheduler asha: what early stopping would save as intended; total_cost "
+                          "(every trial to its full budget) stays the bound the budgets are checked against")

@@ -8,15 +8,22 @@ parameter counts 1):
 The network count is the trainable one: feed-forward weights and biases, plus for a dendritic
 network ``num_segments x context_dim`` segment weights per hidden unit (on every hidden layer,
 an upper bound where only some layers have dendrites). A service compares these estimates with
-its per-trial and per-sweep budgets; ``dry_run`` shows them."""
+its per-trial and per-sweep budgets; ``dry_run`` shows them.
+
+A search (``search_alg: random`` or ``optuna``) is priced at ``num_samples`` x its costliest
+possible trial: the bound. Early stopping (``scheduler: asha``) usually ends most trials sooner;
+what it would save if it stopped trials at its rungs as its reduction factor intends is stated
+beside the bound (``early_stopping``), never in its place: ASHA stops a trial only when others
+at its rung did better, and may stop none."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from sweeps.plan import ASHA_REDUCTION, SweepPlan
 from sweeps.spec import SweepSpec
 
 MT_OBS_DIM, MT_ACTION_DIM = 39, 4
@@ -34,13 +41,26 @@ class TrialEstimate(BaseModel):
     cost: float
 
 
+class EarlyStoppingEstimate(BaseModel):
+    """What ASHA would save if it stopped trials at its rungs as its reduction factor intends: all
+    trials reach the first rung, 1/rf of them the next, ... (not a bound: it may stop none)."""
+
+    step_metric: str
+    rungs: list[int] = Field(description="steps (tasks seen, env steps) at which ASHA may stop a trial")
+    reduction_factor: float
+    full_budget: int
+    expected_cost: float = Field(description="total_cost x the share of the budget ASHA would let run")
+    expected_saving: float = Field(description="1 - expected_cost / total_cost")
+
+
 class SweepEstimate(BaseModel):
     """Every grid point of a sweep and what the whole sweep costs at most."""
 
     trials: list[TrialEstimate]
     expected_trials: int
     max_trial_cost: float
-    total_cost: float
+    total_cost: float = Field(description="the bound: every trial run to its full budget")
+    early_stopping: EarlyStoppingEstimate | None = None
 
 
 def network_parameters(config: Any, input_dim: int, output_dim: int, context_dim: int) -> int:
@@ -72,7 +92,7 @@ def trial_cost(workload: str, config: Any) -> float:
 
 
 def _sampled_probes(spec: SweepSpec) -> list[dict[str, Any]]:
-    names = [n for n, d in spec.search_space.items() if d.type != "grid" or spec.search_alg == "random"]
+    names = [n for n, d in spec.search_space.items() if d.type != "grid" or spec.search_alg != "grid"]
     values = [spec.search_space[n].probe_values() for n in names]
     combos = itertools.islice(itertools.product(*values), MAX_PROBES)
     return [dict(zip(names, combo, strict=True)) for combo in combos]
@@ -84,7 +104,7 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
     benchmark = spec.benchmark_entry
     model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
-    grid = {} if spec.search_alg == "random" else {
+    grid = {} if spec.search_alg != "grid" else {
         n: d.values for n, d in spec.search_space.items() if d.type == "grid"}
     sampled = {n: d.model_dump() for n, d in spec.search_space.items() if n not in grid}
     probes = _sampled_probes(spec)
@@ -94,6 +114,37 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
         cost = max(trial_cost(workload, model.model_validate({**base, **fixed, **probe}))
                    for probe in probes)
         trials.append(TrialEstimate(config={**fixed, **sampled}, samples=spec.num_samples, cost=cost))
+    total = sum(t.cost * t.samples for t in trials)
     return SweepEstimate(trials=trials, expected_trials=spec.expected_trials,
-                         max_trial_cost=max(t.cost for t in trials),
-                         total_cost=sum(t.cost * t.samples for t in trials))
+                         max_trial_cost=max(t.cost for t in trials), total_cost=total,
+                         early_stopping=early_stopping(spec, total) if spec.scheduler == "asha" else None)
+
+
+def asha_rungs(grace: int, full_budget: int, reduction_factor: float) -> list[int]:
+    """The steps at which ASHA may stop a trial: grace x rf^k below the full budget."""
+    rungs, rung = [], float(grace)
+    while rung < full_budget:
+        rungs.append(int(rung))
+        rung *= reduction_factor
+    return rungs
+
+
+def budget_share(rungs: list[int], full_budget: int, reduction_factor: float) -> float:
+    """The share of the trials' full budgets run when 1/rf of the trials at each rung go on."""
+    run, start, survivors = 0.0, 0, 1.0
+    for rung in [*rungs, full_budget]:
+        run += survivors * (rung - start)
+        start, survivors = rung, survivors / reduction_factor
+    return run / full_budget
+
+
+def early_stopping(spec: SweepSpec, total_cost: float) -> EarlyStoppingEstimate:
+    """ASHA's intended saving on a sweep whose bound is ``total_cost`` (trial cost taken as
+    proportional to progress: tasks, env steps)."""
+    plan = SweepPlan.resolve(spec, "estimate")
+    grace, budget = plan.step_range
+    rungs = asha_rungs(grace, budget, ASHA_REDUCTION)
+    share = budget_share(rungs, budget, ASHA_REDUCTION)
+    return EarlyStoppingEstimate(step_metric=plan.workload.step_metric, rungs=rungs,
+                                 reduction_factor=ASHA_REDUCTION, full_budget=budget,
+                                 expected_cost=total_cost * share, expected_saving=1 - share)

@@ -14,11 +14,15 @@ from typing import Any
 from pydantic import BaseModel
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
 
 from sweeps.benchmarks import Benchmark
+from sweeps.search import EarlyStoppedOptunaSearch
 from sweeps.spec import SweepSpec
 from workers.workload import Workload
 
+ASHA_REDUCTION = 3
+"""ASHA keeps the best third of the trials at each rung (rungs at grace x 3^k)."""
 PLAN_ENV = "DLAB_SWEEP_PLAN"
 """The environment variable a driver reads its plan from (JSON: ``{"sweep_id", "spec"}``)."""
 
@@ -86,18 +90,45 @@ class SweepPlan:
     def reports_per_trial(self) -> int:
         return max(int(self.workload.reports_per_run(self.base_config)), 1)
 
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """The workload's progress (``step_metric``: tasks seen, env steps) at a trial's first and
+        last report; early stopping's grace period and full budget."""
+        first, last = self.workload.step_range(self.base_config)
+        return max(int(first), 1), max(int(last), int(first), 1)
+
     # -- how Ray Tune runs it --------------------------------------------------------------
+    def _domains(self) -> dict[str, Any]:
+        return {name: tune_domain(dim, self.spec.search_alg) for name, dim in self.spec.search_space.items()}
+
     def param_space(self) -> dict[str, Any]:
-        """Benchmark defaults, fixed params and searched domains, merged."""
+        """Benchmark defaults and fixed params, and (unless a searcher holds them) the searched
+        domains, merged."""
         space: dict[str, Any] = {**self.benchmark.defaults, **self.spec.params}
-        space.update({name: tune_domain(dim, self.spec.search_alg)
-                      for name, dim in self.spec.search_space.items()})
+        if self.spec.search_alg != "optuna":
+            space.update(self._domains())
         return space
 
+    def searcher(self) -> Searcher | None:
+        """The model-based searcher (``search_alg: optuna``: seeded TPE over the searched domains,
+        one objective or several), else None (Tune's grid/random variant generator)."""
+        if self.spec.search_alg != "optuna":
+            return None
+        objectives = self.spec.all_objectives
+        metric: str | list[str] = [o.metric for o in objectives] if len(objectives) > 1 else self.metric
+        mode: str | list[str] = [o.mode for o in objectives] if len(objectives) > 1 else self.mode
+        return EarlyStoppedOptunaSearch(
+            space=EarlyStoppedOptunaSearch.convert_search_space(self._domains()), metric=metric,
+            mode=mode, seed=self.spec.search_seed, step_metric=self.workload.step_metric,
+            full_budget=self.step_range[1])
+
     def scheduler(self) -> TrialScheduler:
+        """FIFO, or ASHA on the workload's progress (a trial behind its rung's best after k tasks
+        stops); ASHA scores the first objective."""
         if self.spec.scheduler == "asha":
-            return ASHAScheduler(time_attr="training_iteration", max_t=self.reports_per_trial,
-                                 grace_period=1)
+            grace, budget = self.step_range
+            return ASHAScheduler(time_attr=self.workload.step_metric, max_t=budget, grace_period=grace,
+                                 reduction_factor=ASHA_REDUCTION)
         return FIFOScheduler()
 
     # -- handing it to a driver ------------------------------------------------------------

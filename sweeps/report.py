@@ -23,7 +23,8 @@ from sweeps import figures as fig
 from sweeps import mlflow_tags as tags
 from sweeps.benchmarks import get_benchmark
 from sweeps.plan import SweepPlan
-from sweeps.tracking import child_runs, format_value, log_sweep_summary
+from sweeps.search_report import SearchSummary, search_report
+from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
 
 SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
 """Metrics drawn beside the sweep's own metric when the workload reports them."""
@@ -54,6 +55,8 @@ class SweepReport(BaseModel):
     best: BestTrial | None = None
     subnetworks: list[dict[str, Any]] = Field(
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
+    search: SearchSummary | None = Field(
+        None, description="an optuna search or an early-stopped sweep: the search as a whole")
     _directory: Path | None = PrivateAttr(None)
 
     def path(self, name: str, directory: Path | None = None) -> Path:
@@ -71,15 +74,33 @@ def _parse(value: str) -> Any:
 
 def trial_table(client: MlflowClient, experiment_id: str, parent_run_id: str, metrics: list[str],
                 params: list[str]) -> pd.DataFrame:
-    """One row per trial run: the searched params, run id and name, status and the final value of
-    each of ``metrics``."""
+    """One row per trial run: the searched params, run id and name, status, the final value of
+    each of ``metrics``, the trial's place in the search's order and the step early stopping
+    ended it at (None: it ran its full budget)."""
     rows = []
     for run in child_runs(client, experiment_id, parent_run_id):
         row = {p: _parse(run.data.params.get(p)) for p in params}
-        row.update(run_id=run.info.run_id, run_name=run.data.tags.get(tags.RUN_NAME, ""),
-                   status=run.info.status, **{m: run.data.metrics.get(m) for m in metrics})
+        run_tags = run.data.tags
+        row.update(run_id=run.info.run_id, run_name=run_tags.get(tags.RUN_NAME, ""),
+                   status=run.info.status, **{m: run.data.metrics.get(m) for m in metrics},
+                   trial_index=_integer(run_tags.get(tags.TRIAL_INDEX)),
+                   stopped_at=_integer(run_tags.get(tags.STOPPED_AT)))
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*params, "run_id", "run_name", "status", *metrics])
+    columns = [*params, "run_id", "run_name", "status", *metrics, "trial_index", "stopped_at"]
+    return pd.DataFrame(rows, columns=columns).astype({"trial_index": "Int64", "stopped_at": "Int64"})
+
+
+def _integer(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def full_runs(trials: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials that ran their full budget (not ended early by the scheduler): only their
+    final values are results (a trial stopped after one task reports its one-task accuracy)."""
+    done = trials["status"] == "FINISHED"
+    if "stopped_at" in trials.columns:
+        done &= trials["stopped_at"].isna()
+    return trials[done]
 
 
 def _hashable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -91,7 +112,8 @@ def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
               extra: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Mean, std (over seeds) of ``metric`` and ``extra`` metrics over finished trials, grouped;
     ``count`` is the number of finished trials behind each row."""
-    done = trials[(trials["status"] == "FINISHED") & trials[metric].notna()]
+    done = full_runs(trials)
+    done = done[done[metric].notna()]
     metrics = [metric, *[m for m in extra if m in done.columns and done[m].notna().any()]]
     if not group_by:
         parts = {f"{m}_{s}": [done[m].agg(s)] for m in metrics for s in ("mean", "std")}
@@ -104,8 +126,9 @@ def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
 
 
 def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None:
-    """The finished trial with the best final ``metric``."""
-    done = trials[(trials["status"] == "FINISHED") & trials[metric].notna()]
+    """The full-budget trial with the best final ``metric``."""
+    done = full_runs(trials)
+    done = done[done[metric].notna()]
     if done.empty:
         return None
     row = done.loc[done[metric].idxmax() if mode == "max" else done[metric].idxmin()]
@@ -136,7 +159,7 @@ def _download_json(client: MlflowClient, run_id: str, name: str) -> Any | None:
 def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: list[str]) -> list[dict]:
     """Per setting (seeds pooled): each hidden layer's overlap matrix averaged over seeds, and the
     mean and std over seeds of its mean task-pair overlap."""
-    done = trials[trials["status"] == "FINISHED"]
+    done = full_runs(trials)
     if done.empty:
         return []
     groups = _hashable(done, group_by).groupby(group_by, dropna=False) if group_by else [((), done)]
@@ -222,6 +245,10 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         (out_dir / "subnetworks.json").write_text(json.dumps(subnetworks, indent=2))
         figure = subnetwork_grid_figure(subnetworks, _title(plan, "task-by-task overlap of kWTA winners"))
         written += fig.save(figure, out_dir / "subnetworks")
+    search = None
+    if plan.spec.search_alg == "optuna" or plan.spec.scheduler == "asha":
+        search, drawn = search_report(trials, plan, labels, out_dir)
+        written += drawn
     best = best_trial(trials, metric, plan.mode)
     report = SweepReport(
         sweep_id=plan.sweep_id, metric=metric, group_by=group_by, trials=len(trials),
@@ -229,17 +256,19 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         table_csv="results.csv", table_json="results.json",
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
         title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
-        subnetworks=subnetworks,
+        subnetworks=subnetworks, search=search,
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)
         (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
         tables = ["results.csv", "results.json", "trials.csv", "report.json",
-                  *(["subnetworks.json"] if subnetworks else [])]
+                  *(["subnetworks.json"] if subnetworks else []), *(["search.json"] if search else [])]
         for path in (*(out_dir / t for t in tables), *written):
             client.log_artifact(parent_run_id, str(path), artifact_path="report")
         log_sweep_summary(client, parent_run_id, summary, group_by, metrics,
                           [a for a in axes if a in group_by], best.model_dump() if best else None)
+        if search is not None:
+            log_search_summary(client, parent_run_id, search)
     return report
 
 

@@ -142,7 +142,8 @@ def run_sweep(plan: SweepPlan, settings: Settings | None = None,
         param_space=plan.param_space(),
         tune_config=tune.TuneConfig(
             metric=plan.metric, mode=plan.mode, num_samples=spec.num_samples,
-            scheduler=plan.scheduler(), max_concurrent_trials=spec.max_concurrent_trials,
+            search_alg=plan.searcher(), scheduler=plan.scheduler(),
+            max_concurrent_trials=spec.max_concurrent_trials,
             time_budget_s=spec.time_budget_s,
             # a finished trial's worker process (torch imported, dataset cached) runs the next
             # trial instead of a fresh process paying seconds of start-up (all trials of a sweep

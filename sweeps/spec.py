@@ -124,6 +124,15 @@ class Resources(BaseModel):
     gpu: float = Field(0.0, ge=0, le=64)
 
 
+class Objective(BaseModel):
+    """A further objective of a multi-objective search (``search_alg: optuna``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="a metric the benchmark reports, e.g. forgetting")
+    mode: Literal["max", "min"] = "max"
+
+
 class SweepSpec(BaseModel):
     """A declarative sweep over one benchmark's parameters."""
 
@@ -139,9 +148,17 @@ class SweepSpec(BaseModel):
     metric: str | None = Field(None, description="metric to optimise (default: the benchmark's)")
     mode: Literal["max", "min"] = "max"
     scheduler: Literal["fifo", "asha"] = "fifo"
-    search_alg: Literal["grid", "random"] = Field(
-        "grid", description="grid: grid dimensions crossed, random ones sampled; random: all sampled"
+    search_alg: Literal["grid", "random", "optuna"] = Field(
+        "grid", description="grid: grid dimensions crossed, random ones sampled; random: all sampled; "
+                            "optuna: num_samples trials suggested by Optuna's TPE (model-based; grid "
+                            "dimensions become choices)"
     )
+    search_seed: int | None = Field(None, ge=0, le=2**32 - 1,
+                                    description="seed of the optuna search's sampler (a repeatable search)")
+    objectives: list[Objective] = Field(
+        default_factory=list, max_length=4,
+        description="further objectives beside metric/mode (optuna only): a multi-objective search "
+                    "whose report carries the Pareto front")
     resources: Resources = Field(default_factory=Resources)
     max_concurrent_trials: int | None = Field(None, ge=1, le=10_000)
     time_budget_s: float | None = Field(None, gt=0, le=90 * 86_400, description="seconds, at most 90 days")
@@ -176,7 +193,28 @@ class SweepSpec(BaseModel):
         if self.metric is not None and self.metric not in benchmark.workload.metric_names:
             raise ValueError(f"metric: {self.benchmark!r} never reports {self.metric!r}; it reports "
                              f"{sorted(benchmark.workload.metric_names)}")
+        self._check_search(benchmark)
         return self
+
+    def _check_search(self, benchmark: Benchmark) -> None:
+        """What a model-based search needs: something to search, and objectives it can read."""
+        if self.search_alg != "optuna":
+            for field in ("objectives", "search_seed"):
+                if getattr(self, field) not in (None, []):
+                    raise ValueError(f"{field}: only an optuna search takes {field} "
+                                     f"(search_alg is {self.search_alg!r})")
+            return
+        if not self.search_space:
+            raise ValueError("search_space: an optuna search needs at least one searched parameter")
+        seen = {self.resolved_metric}
+        for index, objective in enumerate(self.objectives):
+            if objective.metric not in benchmark.workload.metric_names:
+                raise ValueError(f"objectives.{index}.metric: {self.benchmark!r} never reports "
+                                 f"{objective.metric!r}; it reports "
+                                 f"{sorted(benchmark.workload.metric_names)}")
+            if objective.metric in seen:
+                raise ValueError(f"objectives.{index}.metric: {objective.metric!r} is already an objective")
+            seen.add(objective.metric)
 
     def _check_devices(self) -> None:
         """A trial sees only the GPUs Ray gives it (``resources.gpu``, renumbered from 0): a CUDA
@@ -210,7 +248,7 @@ class SweepSpec(BaseModel):
     @property
     def expected_trials(self) -> int:
         """Trials the sweep runs in full: grid points (grid search) times ``num_samples``."""
-        if self.search_alg == "random":
+        if self.search_alg != "grid":
             return self.num_samples
         points = 1
         for dimension in self.search_space.values():
@@ -221,6 +259,11 @@ class SweepSpec(BaseModel):
     @property
     def resolved_metric(self) -> str:
         return self.metric or get_benchmark(self.benchmark).workload.default_metric
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        """The search's objectives: ``metric``/``mode`` first, then ``objectives``."""
+        return [Objective(metric=self.resolved_metric, mode=self.mode), *self.objectives]
 
     def spec_hash(self) -> str:
         """A short content hash of the spec (stable across key order)."""

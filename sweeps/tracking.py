@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 from mlflow.entities import Metric, Param, RunTag
@@ -20,6 +20,9 @@ from sweeps import mlflow_tags as tags
 from sweeps.figures import TRIAL_FIGURES
 from sweeps.plan import SweepPlan
 from sweeps.trainable import PLACEMENT_KEYS, RESOLVED_CONFIG
+
+if TYPE_CHECKING:
+    from sweeps.search_report import SearchSummary
 
 MAX_PARAM_LENGTH = 6000
 
@@ -189,6 +192,24 @@ def log_sweep_summary(client: MlflowClient, run_id: str, summary, group_by: list
         client.log_batch(run_id, metrics=entries[start : start + 1000])
 
 
+def log_search_summary(client: MlflowClient, run_id: str, search: SearchSummary) -> None:
+    """A search's summary on its parent run: ``search.trials_complete`` / ``search.trials_stopped``,
+    ``search.stopped_at.<step>`` (trials stopped there), ``importance.<objective>.<param>`` and,
+    stepped by trial index, ``<metric>_by_trial`` with its running best ``<metric>_best_so_far``."""
+    metric = search.objectives[0].metric
+    entries = [Metric("search.trials_complete", search.trials_complete, 0, 0),
+               Metric("search.trials_stopped", search.trials_stopped, 0, 0)]
+    entries += [Metric(metric_key("search.stopped_at", step), count, 0, 0)
+                for step, count in search.stopped_at.items()]
+    entries += [Metric(metric_key("importance", objective, param), value, 0, 0)
+                for objective, found in search.importances.items() for param, value in found.items()]
+    for point in search.history:
+        entries += [Metric(f"{metric}_by_trial", point.value, 0, point.index),
+                    Metric(f"{metric}_best_so_far", point.best, 0, point.index)]
+    for start in range(0, len(entries), 1000):
+        client.log_batch(run_id, metrics=entries[start : start + 1000])
+
+
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
     """All trial runs of a sweep."""
     return client.search_runs([experiment_id],
@@ -212,6 +233,7 @@ class MLflowTrialLogger(tune.Callback):
         self.not_metrics = {*_TUNE_KEYS, plan.workload.step_metric, *plan.workload.counters}
         self.artifacts = plan.workload.artifacts
         self.searched = plan.searched
+        self.full_budget = plan.step_range[1]
         self.benchmark = plan.spec.benchmark
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
@@ -230,7 +252,9 @@ class MLflowTrialLogger(tune.Callback):
             self._client = MlflowClient(self.tracking_uri)
         return self._client
 
-    def _run_id(self, trial) -> str:
+    def _run_id(self, trial, trials: list | None = None) -> str:
+        """The trial's MLflow run, found again or created (``trials``: Tune's trials in the
+        order they were created, which gives a new run its ``dlab.trial_index``)."""
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         found = self.client.search_runs(
@@ -252,6 +276,8 @@ class MLflowTrialLogger(tune.Callback):
                         tags.RUN_NAME: trial_run_name(trial.config, self.searched) or str(trial)}
             if "seed" in trial.config:
                 run_tags[tags.SEED] = str(trial.config["seed"])
+            if trials is not None and trial in trials:
+                run_tags[tags.TRIAL_INDEX] = str(trials.index(trial))
             run_id = self.client.create_run(self.experiment_id, tags=run_tags).info.run_id
         self._runs[trial.trial_id] = run_id
         return run_id
@@ -262,7 +288,7 @@ class MLflowTrialLogger(tune.Callback):
                     for m in self.client.get_metric_history(run.info.run_id, key)), default=-1)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._run_id(trial)
+        self._run_id(trial, trials)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         run_id = self._run_id(trial)
@@ -304,6 +330,9 @@ class MLflowTrialLogger(tune.Callback):
                     plt.close(figure)
             _write_json(folder / "results.json", {"config": trial.config, "last_result": result})
             self.client.log_artifacts(run_id, directory)
+        step = result.get(self.step_metric)
+        if isinstance(step, int | float) and step < self.full_budget:  # stopped early by the scheduler
+            self.client.set_tag(run_id, tags.STOPPED_AT, str(int(step)))
         self.client.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:

@@ -43,6 +43,9 @@ class Workload:
     """The reported counter that orders reports (MLflow's step)."""
     reports_per_run: Callable[[Any], int]
     """How many reports a run of ``config`` makes (a scheduler's iteration budget)."""
+    step_range: Callable[[Any], tuple[int, int]]
+    """``step_metric`` at the first and at the last report of a run of ``config``: an early-stopping
+    scheduler's grace period and full budget, in the workload's own unit of progress."""
     artifacts: tuple[str, ...] = ()
     """Report entries that are JSON artifacts (saved as files), not metrics."""
     figure_axes: Mapping[str, str] = field(default_factory=dict)

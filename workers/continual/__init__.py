@@ -28,6 +28,7 @@ CONTINUAL = Workload(
     step_metric="tasks_seen",
     counters=frozenset({"task"}),
     reports_per_run=lambda config: config.num_tasks,
+    step_range=lambda config: (1, config.num_tasks),  # tasks seen
     artifacts=("accuracy_matrix", "subnetworks"),
     figure_axes={"num_segments": "number of dendritic segments per unit",
                  "kw_percent_on": "kWTA activation density (fraction of units on)",

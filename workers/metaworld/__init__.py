@@ -25,6 +25,7 @@ METAWORLD = Workload(
     step_metric="env_steps",
     counters=frozenset({"evaluation"}),
     reports_per_run=lambda config: config.num_evaluations,
+    step_range=lambda config: (config.eval_every, config.total_steps),  # env steps
     figure_axes={"num_segments": "number of dendritic segments per unit",
                  "kw_percent_on": "kWTA activation density (fraction of units on)"},
     metric_labels={"success_rate": "mean success rate over tasks",
