@@ -33,6 +33,15 @@ class ServiceSettings(Settings):
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=100_000,
                                 description="largest request body (the spec goes on the driver command line)")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024,
+                                  description="largest request line plus headers (431 beyond)")
+    max_headers: int = Field(100, ge=10, le=10_000, description="most request headers (431 beyond)")
+    header_timeout_s: float = Field(10.0, gt=0, le=600,
+                                    description="seconds a request's headers may take to arrive (408)")
+    body_timeout_s: float = Field(30.0, gt=0, le=3600,
+                                  description="seconds a request's body may take after its headers (408)")
+    max_connections: int = Field(256, ge=8, le=100_000,
+                                 description="open connections and running requests at once (503 beyond)")
     max_trials_per_sweep: int = Field(512, ge=1)
     max_active_sweeps: int = Field(4, ge=1, description="queued + running sweeps at once")
     poll_interval_s: float = Field(1.0, gt=0, description="how often running sweeps are refreshed")

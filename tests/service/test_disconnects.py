@@ -12,35 +12,23 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 
-from service.app import create_app
-from service.cluster import free_port
 from service.db import SweepRow, make_engine, make_sessionmaker
 from service.settings import ServiceSettings
+from tests.service.served import settings_without_ray, uvicorn_in_thread
 from tests.service.specs import spec
-from tests.waiting import wait_for
 
 
 @pytest.fixture
 def server(tmp_path):
-    settings = ServiceSettings(home=tmp_path, api_tokens=["t"], poll_interval_s=0.2,
-                               ray_dashboard_url=f"http://127.0.0.1:{free_port()}")
+    settings = settings_without_ray(tmp_path, poll_interval_s=0.2)
     with make_sessionmaker(make_engine(settings.database))() as session:
         session.add(SweepRow(id="s-1", name="s", benchmark="permuted_digits", status="running",
                              spec=spec("s"), spec_hash="h", expected_trials=2, metric="mean_accuracy",
                              mode="max", driver_submitted=True, trials=[]))
         session.commit()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="info",
-                            log_config=None)  # records reach pytest (uvicorn.error propagates)
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{config.port}"
-    wait_for(lambda: thread.is_alive() and served.started, 60, "uvicorn to start")
-    yield url, settings
-    served.should_exit = True
-    thread.join(30)
+    with uvicorn_in_thread(settings) as url:
+        yield url, settings
 
 
 def _busy_sweep(settings: ServiceSettings, stop: threading.Event) -> None:
