@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from dlab.console import make_console
 from sweeps.driver import EXIT_BAD_INPUT, exit_code
 from sweeps.errors import field_messages
 from sweeps.report import SweepReport
+
+if TYPE_CHECKING:
+    from sweeps.search_report import SearchSummary
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -53,6 +57,22 @@ def print_report(console: Console, report: SweepReport) -> None:
         console.print(f"figure: {report.path(figure)}  (and .svg)")
     if report.best is not None:
         console.print(f"best trial: {report.best.run_name} ({report.metric} {report.best.value:.4f})")
+    if report.search is not None:
+        print_search(console, report.search)
+
+
+def print_search(console: Console, search: SearchSummary) -> None:
+    """The search as a whole: trials run in full and stopped early (at which step), importances
+    and, with several objectives, the Pareto front."""
+    stopped = ", ".join(f"{count} at step {step}" for step, count in search.stopped_at.items())
+    console.print(f"search: {search.trials_complete} trials ran their full budget, "
+                  f"{search.trials_stopped} were stopped early" + (f" ({stopped})" if stopped else ""))
+    for objective, found in search.importances.items():
+        ranked = ", ".join(f"{name} {value:.2f}" for name, value in found.items())
+        console.print(f"importance for {objective}: {ranked}")
+    for trial in search.pareto_front:
+        values = ", ".join(f"{name} {value:.4f}" for name, value in trial.values.items())
+        console.print(f"pareto front: trial {trial.index} {trial.run_name} ({values})")
 
 
 EXAMPLES = """examples:

@@ -24,7 +24,13 @@ from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
 from sweeps.spec import SweepSpec
 from sweeps.status import SweepOutcomeStatus
-from sweeps.tracking import MLflowTrialLogger, ensure_experiment, experiment_name, start_parent_run
+from sweeps.tracking import (
+    MLflowTrialLogger,
+    close_lost_runs,
+    ensure_experiment,
+    experiment_name,
+    start_parent_run,
+)
 from sweeps.trainable import trainable_for
 
 RECORD_FILE = "dlab_sweep.json"
@@ -248,6 +254,7 @@ def first_trial_error(trials: list) -> str | None:
 def _finish(plan: SweepPlan, record: SweepRecord, results, client: MlflowClient,
             settings: Settings) -> SweepOutcome:
     saved = _saved_trials(record.experiment_dir)
+    close_lost_runs(client, record.experiment_id, record.parent_run_id, {trial.trial_id for trial in saved})
     statuses = [trial.status for trial in saved]
     total, errored = max(len(statuses), len(results)), statuses.count("ERROR")
     ended = statuses.count("TERMINATED") + errored

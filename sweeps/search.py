@@ -36,6 +36,11 @@ class EarlyStoppedOptunaSearch(OptunaSearch):
         """Whether a trial's last result is short of the full budget."""
         return bool(result) and result.get(self._step_metric, self._full_budget) < self._full_budget
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, str) and self.metric not in result:
+            return  # a report off the workload's evaluation schedule (eval_tasks): no value to tell
+        super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if not error and self.stopped_early(result):
             ot_trial = self._ot_trials[trial_id]

@@ -217,6 +217,19 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> 
                               max_results=10_000)
 
 
+def close_lost_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_ids: set[str]) -> int:
+    """End as KILLED the sweep's trial runs still RUNNING for a trial Tune's saved state does not
+    know: created by a driver killed before Tune saved that trial, which the resumed search then
+    created again (an optuna search suggests it again, to a new trial id). Returns how many."""
+    lost = [run for run in child_runs(client, experiment_id, parent_run_id)
+            if run.info.status == "RUNNING" and run.data.tags.get(tags.TRIAL_ID) not in trial_ids]
+    for run in lost:
+        client.set_tag(run.info.run_id, tags.ERROR, "lost with its driver before Ray Tune saved the "
+                                                    "trial; the resumed sweep ran it as a new trial")
+        client.set_terminated(run.info.run_id, "KILLED")
+    return len(lost)
+
+
 class MLflowTrialLogger(tune.Callback):
     """Tune callback (runs in the driver) mirroring every trial into a nested MLflow run.
 
@@ -248,6 +261,7 @@ class MLflowTrialLogger(tune.Callback):
 
     @property
     def client(self) -> MlflowClient:
+        """The tracking client; its writes wait out a short store outage (bounded retries)."""
         if self._client is None:
             self._client = MlflowClient(self.tracking_uri)
         return self._client

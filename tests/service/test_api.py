@@ -18,6 +18,7 @@ from service.cluster import running_local_head, stop_local_head
 from service.local_stack import ApiProcess
 from service.settings import ServiceSettings
 from tests.service.specs import MALFORMED, spec
+from tests.sweeps.search_checks import assert_the_same_study_continued
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -337,6 +338,34 @@ def test_a_killed_driver_is_restarted_and_the_sweep_completes_losing_nothing(api
     for run_id, run in before.items():  # finished before the kill: untouched
         after = mlflow.get_run(run_id)
         assert after.info.end_time == run.info.end_time and after.data.metrics == run.data.metrics
+
+
+def test_a_seeded_search_with_early_stopping_resumes_its_study_after_its_driver_is_killed(api, home):
+    body = spec("search-kill", params={"num_tasks": 4, "epochs": 2, "batch_size": 32},
+                search_alg="optuna", search_seed=5, num_samples=5, scheduler="asha", max_concurrent_trials=1)
+    body["search_space"] = {"weight_sparsity": {"type": "uniform", "low": 0.0, "high": 0.9},
+                            "num_segments": {"type": "randint", "low": 1, "high": 6}}
+    with DlabClient(api.url, api.token()) as client:
+        dry = httpx.post(f"{api.url}/api/v1/sweeps", params={"dry_run": "true"}, json=body,
+                         headers={"Authorization": f"Bearer {api.token()}"}).json()
+        assert dry["expected_trials"] == 5 and dry["total_cost"] == pytest.approx(5 * dry["max_trial_cost"])
+        saving = dry["early_stopping"]  # stated apart: the bound stays every trial's full budget
+        assert saving["rungs"] == [1, 3] and saving["expected_cost"] < dry["total_cost"]
+        created = client.submit(body)
+        wait_for(lambda: (lambda d: d["trials"]["done"] >= 1 and d["status"] == "running")(
+            client.status(created["id"])), 600, "an ended trial with the search still running")
+        for process in wait_for(lambda: driver_processes(home), 60, "the driver process"):
+            process.kill()  # kill -9: no shutdown handler runs
+        final = collect_events(client, created["id"])[-1][1]
+        report = client.report(created["id"])
+    assert final["status"] == "succeeded", final
+    assert final["driver_restarts"] >= 1 and final["trials"]["done"] == 5
+    assert_the_same_study_continued(ServiceSettings(home=home).ray_results / created["id"],
+                                    ServiceSettings(home=home).tracking_uri)
+    search = report["search"]
+    assert search["trials_complete"] + search["trials_stopped"] == 5
+    assert sum(search["stopped_at"].values()) == search["trials_stopped"]
+    assert f"/api/v1/sweeps/{created['id']}/report/search_parallel_coordinates.png" in report["figure_urls"]
 
 
 def test_cli_commands_against_the_service(api, tmp_path, capsys):

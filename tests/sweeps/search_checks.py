@@ -46,11 +46,19 @@ def assert_the_same_study_continued(experiment_dir: str | Path, tracking_uri: st
     plan = SweepPlan.from_json(record.plan)
     client = MlflowClient(tracking_uri)
     runs = child_runs(client, record.experiment_id, record.parent_run_id)
+    lost = [run for run in runs if run.info.status == "KILLED" and "lost with its driver" in
+            run.data.tags.get(tags.ERROR, "")]  # a trial its killed driver started before Tune saved it
+    lost_ids = {run.info.run_id for run in lost}
+    runs = [run for run in runs if run.info.run_id not in lost_ids]
     assert all(run.info.status == "FINISHED" for run in runs), [r.info.status for r in runs]
     indexed = sorted(runs, key=lambda run: int(run.data.tags[tags.TRIAL_INDEX]))
     ran = [_params(run, plan.searched) for run in indexed]
     assert [int(run.data.tags[tags.TRIAL_INDEX]) for run in indexed] == list(range(len(runs)))
     assert ran == expected_suggestions(plan)  # none repeated, none lost, none out of order
+    by_index = {run.data.tags[tags.TRIAL_INDEX]: run for run in indexed}
+    for run in lost:  # its trial ran again, with the same suggestion, at the same place
+        again = by_index[run.data.tags[tags.TRIAL_INDEX]]
+        assert run.data.tags[tags.RUN_NAME] == again.data.tags[tags.RUN_NAME]
     study = saved_study(experiment_dir)
     assert [trial.params for trial in study.trials] == ran, (
         [(t.number, t.state, t.params) for t in study.trials], ran)

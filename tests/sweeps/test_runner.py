@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from sweeps.runner import run_sweep as run_plan
 from sweeps.settings import Settings
 from sweeps.spec import SweepSpec
 from sweeps.tracking import child_runs
-from tests.waiting import wait_for
+from tests.sweeps.interrupted import finished_trial_runs, interrupt_cli_sweep
 
 pytestmark = pytest.mark.integration
 
@@ -133,15 +131,6 @@ def test_sweep_with_an_evaluation_schedule_tracks_the_tasks_it_evaluated(tmp_pat
     assert "accuracy_matrix.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
 
 
-def _finished_children(tracking_uri: str) -> list:
-    client = MlflowClient(tracking_uri)
-    runs = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string="tags.`dlab.kind` = 'trial' and attributes.status = 'FINISHED'",
-    )
-    return runs
-
-
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, local_ray):
     spec_path = tmp_path / "spec.yaml"
     params = {**TINY_PARAMS, "num_tasks": 4, "epochs": 3, "batch_size": 32}
@@ -151,24 +140,10 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
         "max_concurrent_trials": 1,
     }))
     settings = Settings(home=tmp_path)
-    env = {**os.environ, "DLAB_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "dlab.cli", "sweep", "run", str(spec_path),
-                               "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    try:
-        def two_finished():
-            assert driver.poll() is None, driver.communicate()[0]
-            return len(_finished_children(settings.tracking_uri)) >= 2
-
-        wait_for(two_finished, 900, "two finished trials")
-        driver.send_signal(signal.SIGINT)
-        output, _ = driver.communicate(timeout=120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 130, output
+    returncode, output = interrupt_cli_sweep(spec_path, tmp_path)
+    assert returncode == 130, output
     assert "resume with: dlab sweep resume" in output
-    before = {r.info.run_id: r for r in _finished_children(settings.tracking_uri)}
+    before = {r.info.run_id: r for r in finished_trial_runs(settings.tracking_uri)}
     assert 2 <= len(before) < 4
     client = MlflowClient(settings.tracking_uri)
     history_before = {rid: len(client.get_metric_history(rid, "mean_accuracy")) for rid in before}
@@ -176,7 +151,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
     experiment_dir = next((tmp_path / "ray_results").iterdir())
     outcome = resume_sweep(experiment_dir, settings)
     assert outcome.status == "succeeded"
-    after = _finished_children(settings.tracking_uri)
+    after = finished_trial_runs(settings.tracking_uri)
     assert len(after) == 4  # one run per trial: nothing duplicated
     for run in after:
         history = client.get_metric_history(run.info.run_id, "mean_accuracy")
@@ -209,7 +184,7 @@ def test_a_trial_handed_a_dead_cached_worker_is_retried_from_tunes_saved_state(t
     assert sum(failures.values()) >= 1, failures  # the kill did fail a trial
     assert outcome.status == "succeeded" and outcome.trials_errored == 0, (outcome, failures)
     assert [trial.status for trial in trials] == ["TERMINATED"] * 3
-    finished = _finished_children(settings.tracking_uri)
+    finished = finished_trial_runs(settings.tracking_uri)
     client = MlflowClient(settings.tracking_uri)
     assert len(finished) == 3  # one run per trial, the retried one included
     for run in finished:

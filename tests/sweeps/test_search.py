@@ -1,22 +1,21 @@
 """A model-based search (search_alg: optuna) with early stopping on a real local Ray and a real
 MLflow store: interrupted and resumed, it continues the same study; its report pictures it."""
 
-import os
-import signal
-import subprocess
-import sys
+import io
 
 import pytest
 import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis
+from rich.console import Console
 
+from dlab.sweep_commands import print_search
 from sweeps import mlflow_tags as tags
 from sweeps.runner import resume_sweep
 from sweeps.settings import Settings
+from tests.sweeps.interrupted import finished_trial_runs, interrupt_cli_sweep
 from tests.sweeps.search_checks import assert_the_same_study_continued
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,32 +37,13 @@ def local_ray():
     ray.shutdown()
 
 
-def _ended_runs(tracking_uri: str) -> list:
-    client = MlflowClient(tracking_uri)
-    return client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              filter_string="tags.`dlab.kind` = 'trial' and attributes.status = 'FINISHED'")
-
-
 def test_an_interrupted_seeded_search_resumes_the_same_study(tmp_path, local_ray):
     spec_path = tmp_path / "search.yaml"
     spec_path.write_text(yaml.safe_dump(SEARCH))
     settings = Settings(home=tmp_path)
-    env = {**os.environ, "DLAB_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "dlab.cli", "sweep", "run", str(spec_path), "--quiet"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        def two_ended():
-            assert driver.poll() is None, driver.communicate()[0]
-            return len(_ended_runs(settings.tracking_uri)) >= 2
-
-        wait_for(two_ended, 900, "two ended trials")
-        driver.send_signal(signal.SIGINT)
-        output, _ = driver.communicate(timeout=120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 130, output
-    assert 2 <= len(_ended_runs(settings.tracking_uri)) < SEARCH["num_samples"]
+    returncode, output = interrupt_cli_sweep(spec_path, tmp_path)
+    assert returncode == 130, output
+    assert 2 <= len(finished_trial_runs(settings.tracking_uri)) < SEARCH["num_samples"]
 
     experiment_dir = next((tmp_path / "ray_results").iterdir())
     outcome = resume_sweep(experiment_dir, settings)
@@ -73,12 +53,17 @@ def test_an_interrupted_seeded_search_resumes_the_same_study(tmp_path, local_ray
     assert_the_same_study_continued(experiment_dir, settings.tracking_uri)
 
     search = outcome.report.search
-    runs = _ended_runs(settings.tracking_uri)
+    runs = finished_trial_runs(settings.tracking_uri)
     stopped = [int(r.data.tags[tags.STOPPED_AT]) for r in runs if tags.STOPPED_AT in r.data.tags]
     assert stopped, "ASHA stopped no trial: the test no longer exercises early stopping"
     assert search.trials_stopped == len(stopped) and search.trials_complete == len(runs) - len(stopped)
     assert search.stopped_at == {str(s): stopped.count(s) for s in sorted(set(stopped))}
     assert set(stopped) <= {1, 3}  # ASHA's rungs: grace 1 task, x3
+    console = Console(file=io.StringIO(), width=200)
+    print_search(console, search)
+    printed = console.file.getvalue()
+    assert f"{search.trials_stopped} were stopped early (" in printed
+    assert all(f"{count} at step {step}" in printed for step, count in search.stopped_at.items())
     assert outcome.report.best.run_id not in {r.info.run_id for r in runs if tags.STOPPED_AT in r.data.tags}
     for name in ("search_parallel_coordinates", "search_history", "search_importances"):
         assert f"{name}.png" in outcome.report.figures

@@ -43,6 +43,15 @@ def _with(**changes):
         (_with(resources={"cpu": -1}), "resources.cpu"),
         (_with(scheduler="hyperband"), "scheduler"),
         (_with(surprise=1), "surprise"),
+        (_with(search_alg="tpe"), "search_alg"),
+        (_with(search_alg="random", objectives=[{"metric": "forgetting"}]), "objectives: only an optuna"),
+        (_with(search_seed=0), "search_seed: only an optuna"),
+        (_with(search_alg="optuna", search_space={}), "search_space: an optuna search needs"),
+        (_with(search_alg="optuna", objectives=[{"metric": "forgeting", "mode": "min"}]),
+         "objectives.0.metric: 'permuted_digits' never reports 'forgeting'"),
+        (_with(search_alg="optuna", objectives=[{"metric": "mean_accuracy"}]), "already an objective"),
+        (_with(search_alg="optuna", objectives=[{"metric": "forgetting", "mode": "least"}]),
+         "objectives.0.mode"),
     ],
 )
 def test_invalid_spec_names_the_field(spec, field):
@@ -123,3 +132,43 @@ def test_cli_rejects_bad_spec_and_unknown_sweep(tmp_path, monkeypatch, capsys):
     assert main(["sweep", "report", "no-such-sweep"]) == 2
     assert "not a dendrite-lab sweep directory" in capsys.readouterr().out
     assert main(["sweep", "resume", str(tmp_path)]) == 2
+
+
+def test_an_optuna_search_hands_its_domains_to_a_seeded_searcher_and_stops_early_by_tasks_seen():
+    spec = SweepSpec.model_validate(_with(
+        params={"num_tasks": 5, "hidden_sizes": [16, 16]}, search_alg="optuna", search_seed=11,
+        num_samples=7, scheduler="asha", objectives=[{"metric": "forgetting", "mode": "min"}],
+        search_space={"num_segments": {"type": "grid", "values": [1, 2]},
+                      "kw_percent_on": {"type": "loguniform", "low": 0.01, "high": 0.5}}))
+    plan = SweepPlan.resolve(spec)
+    assert spec.expected_trials == 7  # num_samples, whatever the grid
+    space = plan.param_space()
+    assert space["num_tasks"] == 5 and "num_segments" not in space and "kw_percent_on" not in space
+    searcher = plan.searcher()
+    assert (searcher.metric, searcher.mode) == (["mean_accuracy", "forgetting"], ["max", "min"])
+    first = [searcher.suggest(str(i)) for i in range(3)]
+    again = plan.searcher()
+    assert [again.suggest(str(i)) for i in range(3)] == first  # seeded
+    assert all(s["num_segments"] in (1, 2) and 0.01 <= s["kw_percent_on"] <= 0.5 for s in first)
+    scheduler = plan.scheduler()
+    assert (scheduler._time_attr, scheduler._max_t) == ("tasks_seen", 5)
+    assert [rung for rung, _ in scheduler._brackets[0]._rungs] == [3, 1]
+    assert SweepPlan.resolve(SweepSpec.model_validate(VALID)).searcher() is None
+
+
+def test_the_searcher_tells_a_trial_stopped_early_as_pruned_and_skips_reports_without_the_metric():
+    from optuna.trial import TrialState
+
+    plan = SweepPlan.resolve(SweepSpec.model_validate(_with(
+        params={"num_tasks": 4, "hidden_sizes": [16, 16]}, search_alg="optuna", search_seed=2,
+        num_samples=2, scheduler="asha")))
+    searcher = plan.searcher()
+    for trial_id in ("stopped", "full"):
+        searcher.suggest(trial_id)
+    searcher.on_trial_result("full", {"tasks_seen": 1, "training_iteration": 1})  # off the eval schedule
+    searcher.on_trial_result("full", {"tasks_seen": 2, "training_iteration": 2, "mean_accuracy": 0.8})
+    searcher.on_trial_complete("full", {"tasks_seen": 4, "training_iteration": 4, "mean_accuracy": 0.7})
+    searcher.on_trial_complete("stopped", {"tasks_seen": 1, "training_iteration": 1, "mean_accuracy": 0.95})
+    stopped, full = searcher._ot_study.trials
+    assert (stopped.state, stopped.intermediate_values) == (TrialState.PRUNED, {1: 0.95})
+    assert (full.state, full.value, full.intermediate_values) == (TrialState.COMPLETE, 0.7, {2: 0.8})
