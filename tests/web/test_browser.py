@@ -2,7 +2,7 @@
 Playwright, against the real API process (uvicorn, its embedded Ray head, a real MLflow store)
 on loopback. The tests run in file order on one page, as a user would: sign in, a bad spec,
 a tiny sweep submitted and watched to its end, its figure, the list, a second sweep cancelled,
-Swagger UI. Each page's screenshot is saved under ``tests/artifacts/web/`` (DLAB_ARTIFACTS)."""
+Swagger UI. Each page's screenshot is saved under ``tests/artifacts/web/`` (DLAB_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("DLAB_ARTIFACTS", Path(__file__).parents[1] / "artifacts")) / "web"
+ARTIFACTS = Path(os.environ.get("DLAB_TEST_ARTIFACTS", Path(__file__).parents[1] / "artifacts")) / "web"
 CHROMIUM_ARGS = [  # root needs --no-sandbox; the rest keeps Chromium off the (closed) network
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
@@ -228,15 +228,20 @@ def test_a_second_sweep_is_cancelled_after_a_confirmation(page, api):
     until(api, lambda: text(page, "#sweep-title") == "web-long", "the second sweep's page")
     until(api, lambda: text(page, "#sweep-status") == "running", "the second sweep running", timeout_s=600)
     cancel = page.get_by_role("button", name="Cancel sweep…")
-    cancel.click()
+    cancel.focus()
+    page.keyboard.press("Enter")  # by keyboard: the dialog opens with "Keep running" focused
     dialog = page.locator("#cancel-dialog")
     until(api, dialog.is_visible, "the confirmation")
+    assert page.evaluate("document.activeElement.textContent") == "Keep running"
     shot(page, "08-cancel-confirmation")
-    page.get_by_role("button", name="Keep running").click()  # the first answer keeps it
+    page.keyboard.press("Enter")  # the default answer keeps it running
     until(api, lambda: not dialog.is_visible(), "the confirmation closed")
     assert text(page, "#sweep-status") == "running"
     cancel.click()
-    page.locator("#confirm-cancel").click()
+    until(api, dialog.is_visible, "the confirmation again")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "confirm-cancel"
+    page.keyboard.press("Enter")
     until(api, lambda: text(page, "#sweep-status") == "cancelled", "the sweep cancelled", timeout_s=120)
     assert not cancel.is_visible()
     shot(page, "09-sweep-cancelled")
