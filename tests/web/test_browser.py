@@ -110,6 +110,7 @@ def submit_spec(page: Page, api: ApiProcess, spec: str, button: str) -> None:
 def test_sign_in_keeps_the_token_in_session_storage_only(page, api):
     page.goto(f"{api.url}/")
     assert page.get_by_role("heading", name="Sign in").is_visible()
+    assert not page.get_by_role("navigation").is_visible()  # nothing to navigate before signing in
     shot(page, "01-sign-in")
     page.get_by_label("API token").fill("wrong-token")
     page.get_by_label("API token").press("Enter")  # keyboard: the form submits on Enter
