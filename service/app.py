@@ -22,6 +22,7 @@ from service.limits import BodySizeLimit
 from service.links import API_PREFIX
 from service.openapi import allowed_methods, operation_id
 from service.openapi import install as install_openapi
+from service.readiness import StoresDown
 from service.reconciler import Reconciler
 from service.routers import health, sweeps, web
 from service.schemas import DEFAULT_PAGE_LIMIT
@@ -62,6 +63,11 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LimitExceeded, handler(429, {"Retry-After": "30"}))
     app.add_exception_handler(ClusterUnavailable, unavailable("the Ray cluster"))
     app.add_exception_handler(MlflowException, unavailable("the MLflow tracking store"))
+
+    async def stores_down(_request: Request, exc: StoresDown) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    app.add_exception_handler(StoresDown, stores_down)
 
     async def rejected(_request: Request, exc: SpecRejected) -> JSONResponse:
         return JSONResponse({"detail": exc.errors}, status_code=422)

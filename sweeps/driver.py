@@ -18,6 +18,7 @@ import sys
 from pydantic import ValidationError
 
 from sweeps.errors import field_messages
+from sweeps.mlflow_retry import TrackingUnavailable, root_cause
 from sweeps.plan import SweepPlan
 from sweeps.runner import SweepError, SweepOutcome, run_or_resume_sweep, run_sweep
 from sweeps.status import DRIVER_EXIT_CODES
@@ -50,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as err:
         print(f"sweep {plan.sweep_id} not started: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TrackingUnavailable as err:  # the MLflow store outlasted the retries
+        print(f"sweep {plan.sweep_id} failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as err:  # the traceback is above; the service shows this one line
+        log.exception("sweep %s failed", plan.sweep_id)
+        print(f"sweep {plan.sweep_id} failed: {root_cause(err)}", file=sys.stderr)
+        return EXIT_FAILED
     print(outcome.model_dump_json(exclude={"report"}))
     if outcome.error:
         print(f"sweep {plan.sweep_id} {outcome.status}: {outcome.error}", file=sys.stderr)

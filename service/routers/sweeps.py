@@ -13,6 +13,7 @@ from service.deps import ServicesDep, Settings, require_token
 from service.events import sweep_events
 from service.links import links
 from service.openapi import SWEEP_LINKS, error_responses
+from service.readiness import require_stores
 from service.schemas import DEFAULT_PAGE_LIMIT, DryRun, SweepCreated, SweepDetail, SweepPage, TrialInfo
 from service.spec_body import REQUEST_BODY_DOC, spec_from_request
 from sweeps.report import SweepReport
@@ -67,6 +68,7 @@ async def submit_sweep(request: Request, response: Response, services: ServicesD
                       trials=cost.trials, max_trial_cost=cost.max_trial_cost, total_cost=cost.total_cost,
                       trial_budget=services.settings.max_trial_cost,
                       sweep_budget=services.settings.max_sweep_cost, early_stopping=cost.early_stopping)
+    await run_in_threadpool(require_stores, services)
     row, created = await run_in_threadpool(services.submissions.submit, spec, idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
