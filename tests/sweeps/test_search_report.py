@@ -14,6 +14,7 @@ from matplotlib.collections import LineCollection
 
 from sweeps.cost import estimate
 from sweeps.plan import SweepPlan
+from sweeps.report import best_trial, summarise
 from sweeps.search_report import draw_search, study_of, summarise_search
 from sweeps.spec import SweepSpec
 
@@ -65,6 +66,14 @@ def test_summary_counts_stopped_trials_and_keeps_the_running_best_in_trial_order
     minimised = _plan(mode="min")
     summary = summarise_search(study_of(_table(), minimised), minimised)
     assert [p.best for p in summary.history] == [0.5, 0.5, 0.5, 0.5]
+
+
+def test_a_trial_stopped_early_is_neither_a_result_nor_the_best() -> None:
+    table = _table()
+    assert best_trial(table, "mean_accuracy", "max").run_id == "r3"  # not r1's one-task 0.97
+    summary = summarise(table, [], "mean_accuracy")
+    assert summary["count"].tolist() == [4] and summary["mean_accuracy_mean"].tolist() == [
+        pytest.approx((0.5 + 0.6 + 0.9 + 0.8) / 4)]
 
 
 def _parallel_values(figure) -> tuple[list[str], list[dict[str, float]]]:
