@@ -245,6 +245,8 @@ def test_a_second_sweep_is_cancelled_after_a_confirmation(page, api):
     page.keyboard.press("Enter")
     until(api, lambda: text(page, "#sweep-status") == "cancelled", "the sweep cancelled", timeout_s=120)
     assert not cancel.is_visible()
+    until(api, lambda: "has ended" in text(page, "#stream-state"), "the stream's sweep_finished")
+    assert page.locator("#events li strong").first.inner_text() == "sweep_finished"
     shot(page, "09-sweep-cancelled")
 
 
