@@ -40,10 +40,10 @@ fashion-mnist:  # as root: full Fashion-MNIST (IDX) into /usr/share/datasets/fas
 	apt-get update && apt-get install -y dataset-fashion-mnist
 
 docs: $(STAMP)  # the docs site into build/site/ (reference pages generated from the code)
-	$(PY) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 docs-serve: $(STAMP)  # the same, served with live reload on 127.0.0.1:8001
-	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 lock: $(STAMP)
 	$(PY) docker/lock.py
