@@ -53,6 +53,9 @@ class SweepRow(Base):
     driver_job_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     """The Ray job of the current driver (None: the first, whose job id is the sweep id)."""
     driver_restarts: Mapped[int] = mapped_column(Integer, default=0)
+    cluster_resumes: Mapped[int] = mapped_column(Integer, default=0)
+    """Of ``driver_restarts``, those made because a new Ray cluster no longer knew the driver
+    (the machine or the head stopped): bounded apart from driver deaths."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     """Set by a cancel; the submission checks it before and after starting the driver, so a
     cancel wins whatever moment it arrives."""

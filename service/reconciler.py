@@ -143,9 +143,15 @@ class Reconciler:
         except ClusterUnavailable as err:
             log.warning("cannot refresh sweep %s: %s", row.id, err)
             return
-        if state is None:
-            self._fail(row, "the Ray cluster no longer knows this sweep's driver "
-                            "(was the cluster restarted?)")
+        if state is None:  # a new cluster (the machine stopped, the head was restarted)
+            if row.cancel_requested:
+                row.status, row.finished_at = "cancelled", utcnow()
+            elif (row.cluster_resumes or 0) < self.settings.max_cluster_resumes:
+                self._restart(row, "the Ray cluster no longer knows its driver (the cluster was "
+                                   "restarted)", cluster_lost=True)
+            else:
+                self._fail(row, f"the Ray cluster lost this sweep's driver {row.cluster_resumes + 1} "
+                                "times (was the cluster restarted?)")
             return
         row.started_at = row.started_at or _from_epoch(state.start_time)
         if row.cancel_requested and state.status in ("PENDING", "RUNNING"):
@@ -154,8 +160,8 @@ class Reconciler:
             row.status, row.finished_at = "cancelled", _from_epoch(state.end_time) or utcnow()
             return
         if state.status == "FAILED" and self._restartable(state):
-            if row.driver_restarts < self.settings.max_driver_restarts:
-                self._restart(row, state)
+            if row.driver_restarts - (row.cluster_resumes or 0) < self.settings.max_driver_restarts:
+                self._restart(row, self._death(state))
                 return
             self._fail(row, f"the sweep's driver died {row.driver_restarts + 1} times; last: "
                             f"{self._death(state)} "
@@ -176,11 +182,15 @@ class Reconciler:
         code = _EXIT_CODE.search(state.message)
         return f"the driver exited with code {code.group(1)}" if code else "the driver's process was lost"
 
-    def _restart(self, row: SweepRow, state: DriverState) -> None:
+    def _restart(self, row: SweepRow, why: str, cluster_lost: bool = False) -> None:
+        """Start a new driver that resumes the sweep from Tune's saved state under DLAB_HOME:
+        finished trials are kept, interrupted ones continue from their last checkpoint, and
+        MLflow runs are found again by trial id (no step logged twice). The sweep's events show
+        it as ``driver_restarted``."""
         attempt = row.driver_restarts + 1
         job_id = f"{row.id}--restart-{attempt}"
-        log.warning("sweep %s: driver %s died (%s); restarting it from Tune's saved state (%d/%d)",
-                    row.id, row.job_id, self._death(state), attempt, self.settings.max_driver_restarts)
+        log.warning("sweep %s: driver %s: %s; restarting it from Tune's saved state (restart %d)",
+                    row.id, row.job_id, why, attempt)
         plan = json.dumps({"sweep_id": row.id, "spec": row.spec})
         try:
             self.drivers.submit_plan(row.id, plan, job_id=job_id, resume=True)
@@ -188,6 +198,7 @@ class Reconciler:
             log.warning("cannot restart the driver of sweep %s: %s", row.id, err)
             return
         row.driver_job_id, row.driver_restarts = job_id, attempt
+        row.cluster_resumes = (row.cluster_resumes or 0) + int(cluster_lost)
         row.status = "running"
 
     def _fail(self, row: SweepRow, error: str, at: datetime | None = None) -> None:

@@ -48,6 +48,9 @@ class ServiceSettings(Settings):
     local_ray_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray head")
     max_driver_restarts: int = Field(
         2, ge=0, le=20, description="restarts of a sweep driver that died, from Tune's saved state")
+    max_cluster_resumes: int = Field(
+        50, ge=0, le=1000, description="resumes of a sweep whose driver a new Ray cluster no longer "
+                                       "knows (the machine or the head stopped), from Tune's saved state")
     max_trial_cost: float = Field(
         1e16, gt=0, description="largest estimated cost of one trial (parameters x samples seen, "
                                 "or parameters x env steps; see sweeps.cost)")
