@@ -16,7 +16,7 @@ from service.db import SweepRow, utcnow
 from service.drivers import SweepDrivers
 from service.errors import LimitExceeded, SpecRejected, SweepConflict
 from service.settings import ServiceSettings
-from sweeps.checks import Problem, data_problems, resource_problems
+from sweeps.checks import Problem, data_problems, memory_problems, resource_problems
 from sweeps.cost import SweepEstimate, estimate
 from sweeps.plan import SweepPlan
 from sweeps.spec import SweepSpec
@@ -75,6 +75,7 @@ class Submissions:
         nodes = self.cluster_nodes()
         if nodes is not None:
             problems += resource_problems(spec, nodes)
+        problems += memory_problems(spec, nodes or [], cost.max_trial_memory_mb)
         if settings.embedded_ray:  # the drivers share this machine's files
             problems += data_problems(spec)
         if problems:

@@ -28,17 +28,28 @@ from sweeps.spec import SweepSpec
 
 MT_OBS_DIM, MT_ACTION_DIM = 39, 4
 """Meta-World v3 observation and action sizes."""
+TRAINED_PARAMETER_BYTES = 16
+"""fp32 weight, gradient and Adam's two moments (an upper bound: on CPU the segments' gradients
+are row-sparse; measured 11 bytes per segment weight, 2 x 2048 units, 10 vs 40 segments)."""
+PROCESS_BASE_MB = {"continual": 500.0, "metaworld": 1000.0}
+"""A trial process before its network and data: measured peak resident set of a tiny trial, 460
+MiB (continual, digits, 2 x 16 units) and 951 MiB (MT10, 2 x 48 units, 10 train + 10 eval envs)."""
+ACTIVATION_COPIES = 3
+"""Hidden activations held per layer and sample (pre-activation, output, gradient)."""
+REPLAY_BYTES = 4 * (2 * MT_OBS_DIM + MT_ACTION_DIM + 2) + 8
+"""One stored transition: obs and next obs, action, reward and termination (fp32), task (int64)."""
 MAX_PROBES = 64
 """Combinations of sampled-dimension values tried per grid point (the costliest one counts)."""
 
 
 class TrialEstimate(BaseModel):
-    """One resolved grid point: its config (sampled dimensions as their distributions) and the
-    cost of its costliest possible draw."""
+    """One resolved grid point: its config (sampled dimensions as their distributions), the cost
+    of its costliest possible draw and the most memory one of its draws needs."""
 
     config: dict[str, Any]
     samples: int
     cost: float
+    memory_mb: float = Field(description="peak memory of one trial, MiB (trial_memory_mb)")
 
 
 class EarlyStoppingEstimate(BaseModel):
@@ -59,6 +70,7 @@ class SweepEstimate(BaseModel):
     trials: list[TrialEstimate]
     expected_trials: int
     max_trial_cost: float
+    max_trial_memory_mb: float = Field(description="the most memory one trial needs, MiB")
     total_cost: float = Field(description="the bound: every trial run to its full budget")
     early_stopping: EarlyStoppingEstimate | None = None
 
@@ -91,6 +103,35 @@ def trial_cost(workload: str, config: Any) -> float:
     return 0.0
 
 
+def trial_memory_mb(workload: str, config: Any) -> float:
+    """A trial's estimated peak memory, MiB: the process (:data:`PROCESS_BASE_MB`), the trained
+    parameters with their gradients and Adam state, the data (continual: the dataset and a
+    permuted copy; SAC: the full replay buffer) and the activations of the largest batch. The
+    parameter term is what grows: a 2 x 2048 dendritic network with 100 segments on a 784-d
+    context holds 321M segment weights, 4.9 GiB with Adam."""
+    if workload == "continual":
+        from workers.continual.datasets import DATASET_SHAPES
+
+        features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+        context = config.num_tasks if config.context == "onehot" else features
+        trained = network_parameters(config, features, classes, context) * TRAINED_PARAMETER_BYTES
+        data = 2 * (samples * 7 // 6) * features * 4  # train + test (~1/6), and one permuted copy
+        batch = max(config.batch_size, config.eval_batch_size)
+        activations = batch * sum(config.hidden_sizes) * 4 * ACTIVATION_COPIES
+        if config.model == "dendritic":  # segment activations of every prototype at evaluation
+            activations += config.num_tasks * sum(config.hidden_sizes) * config.num_segments * 4
+    elif workload == "metaworld":
+        tasks = config.num_tasks
+        actor = network_parameters(config, MT_OBS_DIM, 2 * MT_ACTION_DIM, tasks)
+        critic = network_parameters(config, MT_OBS_DIM + MT_ACTION_DIM, 1, tasks)
+        trained = (actor + 2 * critic) * TRAINED_PARAMETER_BYTES + 2 * critic * 4  # + targets
+        data = config.buffer_size * REPLAY_BYTES
+        activations = config.batch_size * sum(config.hidden_sizes) * 4 * ACTIVATION_COPIES * 5
+    else:
+        return 0.0
+    return PROCESS_BASE_MB[workload] + (trained + data + activations) / 2**20
+
+
 def _sampled_probes(spec: SweepSpec) -> list[dict[str, Any]]:
     names = [n for n, d in spec.search_space.items() if d.type != "grid" or spec.search_alg != "grid"]
     values = [spec.search_space[n].probe_values() for n in names]
@@ -111,12 +152,15 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
     trials = []
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
-        cost = max(trial_cost(workload, model.model_validate({**base, **fixed, **probe}))
-                   for probe in probes)
-        trials.append(TrialEstimate(config={**fixed, **sampled}, samples=spec.num_samples, cost=cost))
+        configs = [model.model_validate({**base, **fixed, **probe}) for probe in probes]
+        trials.append(TrialEstimate(
+            config={**fixed, **sampled}, samples=spec.num_samples,
+            cost=max(trial_cost(workload, config) for config in configs),
+            memory_mb=max(trial_memory_mb(workload, config) for config in configs)))
     total = sum(t.cost * t.samples for t in trials)
     return SweepEstimate(trials=trials, expected_trials=spec.expected_trials,
-                         max_trial_cost=max(t.cost for t in trials), total_cost=total,
+                         max_trial_cost=max(t.cost for t in trials),
+                         max_trial_memory_mb=max(t.memory_mb for t in trials), total_cost=total,
                          early_stopping=early_stopping(spec, total) if spec.scheduler == "asha" else None)
 
 

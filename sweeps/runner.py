@@ -18,7 +18,8 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from sweeps import mlflow_tags as tags
-from sweeps.checks import resource_problems
+from sweeps.checks import memory_problems, resource_problems
+from sweeps.cost import estimate
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
@@ -69,8 +70,10 @@ def local_resources() -> dict[str, float]:
 
 
 def check_resources(spec: SweepSpec, available: dict[str, float]) -> None:
-    """Refuse a spec whose single trial needs more than the cluster (one node of it) has."""
-    problems = resource_problems(spec, [available])
+    """Refuse a spec whose single trial needs more than the cluster (one node of it) has (its
+    memory too, where ``available`` says: Ray's ``memory``)."""
+    problems = (resource_problems(spec, [available])
+                + memory_problems(spec, [available], estimate(spec).max_trial_memory_mb))
     if problems:
         raise SweepError(problems[0][1])
 
@@ -105,7 +108,9 @@ def connect_ray(settings: Settings) -> None:
 
 
 def _trainable(plan: SweepPlan):
-    return trainable_for(plan.workload.name, plan.spec.resources.cpu, plan.spec.resources.gpu)
+    resources = plan.spec.resources
+    memory_mb = resources.memory_mb or estimate(plan.spec).max_trial_memory_mb
+    return trainable_for(plan.workload.name, resources.cpu, resources.gpu, memory_mb)
 
 
 def _record_path(experiment_dir: Path) -> Path:
@@ -133,8 +138,7 @@ def run_sweep(plan: SweepPlan, settings: Settings | None = None,
     if experiment_dir.exists():
         raise SweepError(f"sweep {plan.sweep_id} already exists; resume it instead")
     connect_ray(settings)
-    if settings.ray_address:
-        check_resources(spec, ray.cluster_resources())
+    check_resources(spec, ray.cluster_resources())  # (now with the nodes' memory)
     experiment_id = ensure_experiment(client, experiment_name(spec.benchmark),
                                       None if settings.tracking_server else settings.artifact_root)
     parent_run_id = start_parent_run(client, experiment_id, plan)

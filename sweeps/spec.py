@@ -122,6 +122,11 @@ class Resources(BaseModel):
 
     cpu: float = Field(1.0, gt=0, le=1024)
     gpu: float = Field(0.0, ge=0, le=64)
+    memory_mb: float | None = Field(
+        None, gt=0, le=2**24,
+        description="memory Ray reserves per trial, MiB, so a node runs only as many trials at "
+                    "once as its memory holds; at least the trial's estimate (sweeps/cost.py, "
+                    "shown by the dry run); null: the estimate")
 
 
 class Objective(BaseModel):

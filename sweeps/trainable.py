@@ -61,6 +61,10 @@ def run_trial(trial_config: dict[str, Any], workload: str) -> None:
     spec.train(config, report, _resume_state())
 
 
-def trainable_for(workload: str, cpu: float, gpu: float):
-    """The trainable Ray Tune runs for ``workload``, with its per-trial resources."""
-    return tune.with_resources(tune.with_parameters(run_trial, workload=workload), {"cpu": cpu, "gpu": gpu})
+def trainable_for(workload: str, cpu: float, gpu: float, memory_mb: float | None = None):
+    """The trainable Ray Tune runs for ``workload``, with its per-trial resources (``memory_mb``:
+    Ray's ``memory`` resource, so a node runs only as many trials at once as its memory holds)."""
+    resources = {"cpu": cpu, "gpu": gpu}
+    if memory_mb is not None:
+        resources["memory"] = memory_mb * 2**20
+    return tune.with_resources(tune.with_parameters(run_trial, workload=workload), resources)

@@ -35,3 +35,18 @@ def settings_without_ray(home, **values) -> ServiceSettings:
     """Settings for an API whose Ray cluster is not there (its Ray calls fail and are logged)."""
     return ServiceSettings(home=home, api_tokens=["t"], ray_dashboard_url=f"http://127.0.0.1:{free_port()}",
                            **values)
+
+
+def app_without_lifespan(settings: ServiceSettings):
+    """The app in-process with its services built by hand (no lifespan: no Ray head, no
+    reconciler loop), for tests that write records themselves; returns (TestClient, Services)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.db import make_engine, make_sessionmaker
+    from service.services import Services
+
+    services = Services.build(settings, make_sessionmaker(make_engine(settings.database)))
+    app = create_app(settings)
+    app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
+    return TestClient(app), services

@@ -171,6 +171,13 @@ def test_dry_run_and_submission_checks_name_the_field(api, client):
         "resources",
         "cpu",
     ]
+    # memory per trial: below the trial's estimate (oversubscription), or more than any node has
+    for memory_mb, why in ((1, "below a trial's estimated peak"), (2**24, "largest node")):
+        refused = httpx.post(f"{api.url}/api/v1/sweeps", headers=headers,
+                             json=spec("memory", resources={"memory_mb": memory_mb}))
+        assert refused.status_code == 422, refused.text
+        detail = refused.json()["detail"][0]
+        assert detail["loc"] == ["body", "resources", "memory_mb"] and why in detail["msg"]
     no_data = {**spec("nodata"), "benchmark": "permuted_mnist5k"}
     no_data["benchmark"], no_data["params"] = (
         "permuted_mnist",

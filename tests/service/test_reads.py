@@ -5,13 +5,12 @@ changes nothing renders nothing. In-process (the app without its lifespan: no Ra
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service import records as records_module
-from service.app import create_app
-from service.db import SweepRow, make_engine, make_sessionmaker
+from service.db import SweepRow
 from service.services import Services
 from service.settings import ServiceSettings
+from tests.service.served import app_without_lifespan
 from tests.service.specs import spec
 
 AUTH = {"Authorization": "Bearer t"}
@@ -26,10 +25,7 @@ def trial(index: int, status: str, accuracy: float | None) -> dict:
 @pytest.fixture
 def served(tmp_path):
     """The app with its services built by hand, one running sweep recorded."""
-    settings = ServiceSettings(home=tmp_path, api_tokens=["t"])
-    services = Services.build(settings, make_sessionmaker(make_engine(settings.database)))
-    app = create_app(settings)
-    app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
+    client, services = app_without_lifespan(ServiceSettings(home=tmp_path, api_tokens=["t"]))
     with services.sessions() as session:
         session.add(SweepRow(id="s-1", name="s", benchmark="permuted_digits", status="running",
                              spec=spec("s"), spec_hash="h", expected_trials=4, metric="mean_accuracy",
@@ -37,7 +33,7 @@ def served(tmp_path):
                              trials=[trial(0, "done", 0.7), trial(1, "running", None)]))
         session.commit()
     services.records.changed("s-1")  # what the submission does after its commit
-    return TestClient(app), services
+    return client, services
 
 
 def write(services: Services, **values) -> None:

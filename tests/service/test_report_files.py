@@ -6,14 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.db import SweepRow, make_engine, make_sessionmaker
-from service.services import Services
+from service.db import SweepRow
 from service.settings import ServiceSettings
 from sweeps import figures
 from sweeps.report import SweepReport
+from tests.service.served import app_without_lifespan
 from tests.service.specs import spec
 
 AUTH = {"Authorization": "Bearer t"}
@@ -24,9 +22,7 @@ FIGURES = ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]
 def served(tmp_path):
     """An ended sweep whose report is cached on disk (no MLflow read needed)."""
     settings = ServiceSettings(home=tmp_path / "home", api_tokens=["t"])
-    services = Services.build(settings, make_sessionmaker(make_engine(settings.database)))
-    app = create_app(settings)
-    app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
+    client, services = app_without_lifespan(settings)
     with services.sessions() as session:
         session.add(SweepRow(id="s-1", name="s", benchmark="permuted_digits", status="succeeded",
                              spec=spec("s"), spec_hash="h", expected_trials=2, metric="mean_accuracy",
@@ -39,7 +35,7 @@ def served(tmp_path):
                          trials_finished=2, rows=[], table_csv="results.csv", table_json="results.json",
                          figures=FIGURES)
     (directory / "report.json").write_text(report.model_dump_json())
-    return TestClient(app), directory
+    return client, directory
 
 
 def test_a_figure_in_the_report_directory_is_served_whole(served):

@@ -10,14 +10,11 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
-from service.app import create_app
-from service.db import make_engine, make_sessionmaker
-from service.services import Services
 from service.settings import ServiceSettings
 from sweeps.mlflow_retry import RetryingMlflowClient, TrackingUnavailable, root_cause
+from tests.service.served import app_without_lifespan
 from tests.service.specs import spec
 
 BUSY_TIMEOUT_S = 20  # MLflow's SQLite sessions wait this long on a held lock before failing
@@ -78,10 +75,7 @@ def test_submissions_are_refused_with_503_while_the_store_takes_no_writes(tmp_pa
     db, uri, _run_id = store
     settings = ServiceSettings(home=tmp_path / "home", api_tokens=["t"], mlflow_tracking_uri=uri,
                                ray_dashboard_url="http://127.0.0.1:9")
-    services = Services.build(settings, make_sessionmaker(make_engine(settings.database)))
-    app = create_app(settings)
-    app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
-    client = TestClient(app)
+    client, services = app_without_lifespan(settings)
     with store_locked(db, BUSY_TIMEOUT_S + 2):
         answer = client.post("/api/v1/sweeps", json=spec("outage"), headers={"Authorization": "Bearer t"})
     assert answer.status_code == 503, answer.text

@@ -6,7 +6,6 @@ import signal
 from pathlib import Path
 
 import pytest
-import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -24,14 +23,6 @@ pytestmark = pytest.mark.integration
 
 TINY_PARAMS = {"num_tasks": 3, "hidden_sizes": [16, 16], "epochs": 1, "batch_size": 128,
                "kw_percent_on": 0.25}
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def run_sweep(spec: SweepSpec, settings: Settings):

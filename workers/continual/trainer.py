@@ -40,6 +40,7 @@ from workers.continual.metrics import (
 from workers.continual.subnetworks import subnetwork_metrics
 from workers.continual.tasks import PermutedTaskStream
 from workers.cuda_graphs import GraphedStep
+from workers.memory import reporting_peak_memory
 from workers.torch_runtime import resolve_device, seed_everything, to_device
 from workers.workload import ProgressFn, ReportFn
 
@@ -327,7 +328,9 @@ def train_continual(config: ContinualConfig, report: ReportFn | None = None,
                     resume_state: dict | None = None, progress: ProgressFn | None = None, *,
                     dataset: Dataset | None = None) -> ContinualResults:
     """Run (or resume from ``resume_state``) a continual-learning trial; ``report(metrics,
-    checkpoint)`` after each task, with the accuracy matrix so far as an artifact."""
+    checkpoint)`` after each task, with the accuracy matrix so far as an artifact and the run's
+    peak memory so far (:mod:`workers.memory`)."""
+    report = reporting_peak_memory(report)
     trainer = ContinualTrainer(config, dataset)
     if resume_state is not None:
         trainer.load_state_dict(resume_state)

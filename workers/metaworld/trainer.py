@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from workers.memory import reporting_peak_memory
 from workers.metaworld.config import MT_BENCHMARKS, MTSACConfig
 from workers.metaworld.replay import MultiTaskReplay
 from workers.metaworld.sac import MultiTaskSAC
@@ -318,7 +319,9 @@ class MTSACTrainer:
 def train_mtsac(config: MTSACConfig, report: ReportFn | None = None,
                 resume_state: dict[str, Any] | None = None,
                 progress: ProgressFn | None = None) -> list[EvalReport]:
-    """Run multi-task SAC from ``config``; ``resume_state`` (a ``state_dict``) continues a run."""
+    """Run multi-task SAC from ``config``; ``resume_state`` (a ``state_dict``) continues a run.
+    Every report carries the run's peak memory so far (:mod:`workers.memory`)."""
+    report = reporting_peak_memory(report)
     trainer = MTSACTrainer(config)
     if resume_state is not None:
         trainer.load_state_dict(resume_state)

@@ -59,8 +59,10 @@ def test_mt10_end_to_end_every_task_steps_learns_and_evaluates(model):
 def test_checkpoint_restore_continues_from_the_same_step():
     config = {**SMOKE, "total_steps": 1000}
     saved = {}
-    train(config, lambda metrics, checkpoint: saved.update(state=checkpoint(), grad=metrics["grad_steps"]))
+    train(config, lambda metrics, checkpoint: saved.update(state=checkpoint(), grad=metrics["grad_steps"],
+                                                           peak=metrics["peak_memory_mb"]))
     assert saved["state"]["counters"]["env_steps"] == 1000
+    assert saved["peak"] > 300  # the run's peak resident set, MiB (torch, 10 MuJoCo envs, ...)
     rng = saved["state"]["rng"]
     assert {"python", "numpy", "torch", "envs", "action_space"} <= set(rng)
     assert len(rng["envs"]) == 10  # each sub-env's RNGs (Meta-World's CheckpointWrapper)
