@@ -172,3 +172,13 @@ def test_the_searcher_tells_a_trial_stopped_early_as_pruned_and_skips_reports_wi
     stopped, full = searcher._ot_study.trials
     assert (stopped.state, stopped.intermediate_values) == (TrialState.PRUNED, {1: 0.95})
     assert (full.state, full.value, full.intermediate_values) == (TrialState.COMPLETE, 0.7, {2: 0.8})
+
+
+def test_the_tpe_search_example_is_a_seeded_two_objective_search_priced_at_its_bound():
+    spec = load_spec("sweeps/examples/tpe_search.yaml")
+    assert (spec.search_alg, spec.search_seed, spec.num_samples, spec.scheduler) == ("optuna", 0, 30, "asha")
+    objectives = [(o.metric, o.mode) for o in spec.all_objectives]
+    assert objectives == [("mean_accuracy", "max"), ("forgetting", "min")]
+    cost = estimate(spec)
+    assert cost.expected_trials == 30 and cost.total_cost == 30 * cost.max_trial_cost
+    assert cost.early_stopping.rungs == [1, 3, 9] and cost.early_stopping.expected_cost < cost.total_cost
