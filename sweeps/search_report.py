@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from pydantic import BaseModel, Field
 
 from sweeps import figures as fig
+from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
 from sweeps.spec import Objective
 
@@ -223,7 +224,7 @@ def search_report(trials: pd.DataFrame, plan: SweepPlan, labels: dict[str, str],
     """The search's summary (also written as ``search.json``) and its figures."""
     study = study_of(trials, plan)
     summary = summarise_search(study, plan)
-    (out_dir / "search.json").write_text(summary.model_dump_json(indent=2))
+    write_text_atomically(out_dir / "search.json", summary.model_dump_json(indent=2))
     written: list[Path] = []
     for stem, figure in draw_search(study, summary, plan, labels).items():
         written += fig.save(figure, out_dir / stem)
