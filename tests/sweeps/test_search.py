@@ -4,7 +4,6 @@ MLflow store: interrupted and resumed, it continues the same study; its report p
 import io
 
 import pytest
-import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis
@@ -27,14 +26,6 @@ SEARCH = {
     "search_alg": "optuna", "search_seed": 7, "num_samples": 6, "scheduler": "asha",
     "max_concurrent_trials": 1,
 }
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_an_interrupted_seeded_search_resumes_the_same_study(tmp_path, local_ray):
