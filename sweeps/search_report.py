@@ -118,7 +118,7 @@ def study_of(trials: pd.DataFrame, plan: SweepPlan) -> optuna.Study:
         if row["status"] == "FINISHED" and not stopped and all(_finite(v) for v in values):
             state, kept, steps = TrialState.COMPLETE, [float(v) for v in values], None
         elif row["status"] == "FINISHED" and stopped:
-            state, kept = TrialState.PRUNED, None
+            state, kept, attrs["stopped_at"] = TrialState.PRUNED, None, int(row["stopped_at"])
             steps = {int(row["stopped_at"]): float(row[metric])} if _finite(row.get(metric)) else None
         elif row["status"] == "FAILED":
             state, kept, steps = TrialState.FAIL, None, None
@@ -144,16 +144,12 @@ def summarise_search(study: optuna.Study, plan: SweepPlan) -> SearchSummary:
     objectives = plan.spec.all_objectives
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-    stopped_at: dict[str, int] = {}
-    for trial in pruned:
-        for step in trial.intermediate_values or {"unknown": None}:
-            stopped_at[str(step)] = stopped_at.get(str(step), 0) + 1
+    steps = sorted(trial.user_attrs["stopped_at"] for trial in pruned)
     sign = 1.0 if objectives[0].mode == "max" else -1.0
     ranked = sorted(complete, key=lambda t: -sign * t.values[0])[:BEST_ROWS]
     summary = SearchSummary(
         objectives=objectives, trials_complete=len(complete), trials_stopped=len(pruned),
-        stopped_at=dict(sorted(stopped_at.items(), key=lambda kv: (not kv[0].isdigit(), int(kv[0] or 0)
-                                                                   if kv[0].isdigit() else 0))),
+        stopped_at={str(step): steps.count(step) for step in sorted(set(steps))},
         best=[_listed(t, objectives) for t in ranked],
         pareto_front=([_listed(t, objectives)
                        for t in sorted(study.best_trials, key=lambda t: t.number)]
