@@ -97,7 +97,9 @@ class Reconciler:
         """Bring every queued/running record up to date and settle ended ones not yet settled;
         returns how many are still active."""
         try:
-            self.nodes = self.drivers.node_resources()
+            nodes = [node for node in self.drivers.node_resources() if node.get("CPU")]
+            # no node with CPUs listed yet (a head still registering its raylet): unknown, not empty
+            self.nodes = nodes or None
         except ClusterUnavailable as err:
             log.warning("cannot read the Ray cluster's resources: %s", err)
         with self.sessions() as session:
