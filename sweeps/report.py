@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 from sweeps import figures as fig
 from sweeps import mlflow_tags as tags
 from sweeps.benchmarks import get_benchmark
+from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
 from sweeps.search_report import SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
@@ -227,10 +228,10 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra], plan.searched)
     summary = summarise(trials, group_by, metric, extra)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
-    summary.to_csv(out_dir / "results.csv", index=False)
+    write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
     rows = json.loads(summary.to_json(orient="records"))
-    (out_dir / "results.json").write_text(json.dumps(rows, indent=2))
-    trials.to_csv(out_dir / "trials.csv", index=False)
+    write_text_atomically(out_dir / "results.json", json.dumps(rows, indent=2))
+    write_text_atomically(out_dir / "trials.csv", trials.to_csv(index=False))
     labels = dict(workload.metric_labels)
     written: list[Path] = []
     numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
@@ -242,7 +243,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
-        (out_dir / "subnetworks.json").write_text(json.dumps(subnetworks, indent=2))
+        write_text_atomically(out_dir / "subnetworks.json", json.dumps(subnetworks, indent=2))
         figure = subnetwork_grid_figure(subnetworks, _title(plan, "task-by-task overlap of kWTA winners"))
         written += fig.save(figure, out_dir / "subnetworks")
     search = None
@@ -260,7 +261,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)
-        (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
+        write_text_atomically(out_dir / "report.json", report.model_dump_json(indent=2))
         tables = ["results.csv", "results.json", "trials.csv", "report.json",
                   *(["subnetworks.json"] if subnetworks else []), *(["search.json"] if search else [])]
         for path in (*(out_dir / t for t in tables), *written):

@@ -20,6 +20,7 @@ from ray.tune import ExperimentAnalysis
 from sweeps import mlflow_tags as tags
 from sweeps.checks import memory_problems, resource_problems
 from sweeps.cost import estimate
+from sweeps.mlflow_retry import RetryingMlflowClient, TrackingUnavailable, root_cause
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
@@ -80,12 +81,13 @@ def check_resources(spec: SweepSpec, available: dict[str, float]) -> None:
 
 def check_mlflow(settings: Settings) -> MlflowClient:
     """An MLflow client for the configured store, or a clear error if it cannot be reached."""
-    client = MlflowClient(settings.tracking_uri)
+    client = RetryingMlflowClient(settings.tracking_uri, budget_s=0)
     try:
         client.search_experiments(max_results=1)
-    except (MlflowException, OSError) as err:
-        raise SweepError(f"MLflow tracking store {settings.tracking_uri} is unreachable: {err}") from err
-    return client
+    except (MlflowException, OSError, TrackingUnavailable) as err:
+        raise SweepError(f"MLflow tracking store {settings.tracking_uri} is unreachable: "
+                         f"{root_cause(err)}") from err
+    return RetryingMlflowClient(settings.tracking_uri)
 
 
 def connect_ray(settings: Settings) -> None:

@@ -115,12 +115,28 @@ Dimension = Annotated[
 ]
 
 
+MIN_TRIAL_CPUS = 1
+"""Fewest CPUs a trial may ask for (one torch thread each: no oversubscribed cores)."""
+
+
 class Resources(BaseModel):
     """Resources per trial (fractional GPUs share a device)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    cpu: float = Field(1.0, gt=0, le=1024)
+    cpu: float = Field(1.0, ge=MIN_TRIAL_CPUS, le=1024,
+                       description="CPUs per trial, at least 1: a trial runs torch with floor(cpu) "
+                                   "threads, so a fraction would let more trials run at once than "
+                                   "there are cores")
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _whole_cpu_at_least(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < MIN_TRIAL_CPUS:
+            raise ValueError(f"a trial needs at least {MIN_TRIAL_CPUS} CPU (got {value}): each trial runs at "
+                             "least one torch thread, so fractions of a CPU would oversubscribe the "
+                             "machine's cores; share GPUs with fractional `gpu` instead")
+        return value
     gpu: float = Field(0.0, ge=0, le=64)
     memory_mb: float | None = Field(
         None, gt=0, le=2**24,

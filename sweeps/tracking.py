@@ -18,6 +18,7 @@ from ray import tune
 
 from sweeps import mlflow_tags as tags
 from sweeps.figures import TRIAL_FIGURES
+from sweeps.mlflow_retry import RetryingMlflowClient
 from sweeps.plan import SweepPlan
 from sweeps.trainable import PLACEMENT_KEYS, RESOLVED_CONFIG
 
@@ -263,7 +264,7 @@ class MLflowTrialLogger(tune.Callback):
     def client(self) -> MlflowClient:
         """The tracking client; its writes wait out a short store outage (bounded retries)."""
         if self._client is None:
-            self._client = MlflowClient(self.tracking_uri)
+            self._client = RetryingMlflowClient(self.tracking_uri)
         return self._client
 
     def _run_id(self, trial, trials: list | None = None) -> str:
