@@ -33,6 +33,13 @@ def readiness(services: Services) -> Readiness:
     except ClusterUnavailable as err:
         log.warning("readiness: Ray unreachable: %s", err)
         checks["ray"] = ReadyCheck(ok=False, detail="unreachable")
+    checks.update(store_checks(services))
+    return Readiness(ready=all(c.ok for c in checks.values()), checks=checks)
+
+
+def store_checks(services: Services) -> dict[str, ReadyCheck]:
+    """The MLflow store and the service's database each take a write."""
+    checks: dict[str, ReadyCheck] = {}
     try:
         # a write, not a read: a store that answers reads but takes no writes fails every sweep
         services.mlflow.set_experiment_tag(DEFAULT_EXPERIMENT_ID, PROBE_TAG, utcnow().isoformat())
@@ -49,7 +56,7 @@ def readiness(services: Services) -> Readiness:
     except SQLAlchemyError as err:
         log.warning("readiness: database not writable: %s", err)
         checks["database"] = ReadyCheck(ok=False, detail="not writable")
-    return Readiness(ready=all(c.ok for c in checks.values()), checks=checks)
+    return checks
 
 
 class StoresDown(RuntimeError):
@@ -57,10 +64,10 @@ class StoresDown(RuntimeError):
 
 
 def require_stores(services: Services) -> None:
-    """:class:`StoresDown` naming each store that :func:`readiness` finds down."""
-    down = [name for name, check in readiness(services).checks.items() if not check.ok]
+    """:class:`StoresDown` naming each store that :func:`store_checks` finds taking no writes
+    (an unreachable Ray is answered 503 by the submission itself)."""
+    down = [name for name, check in store_checks(services).items() if not check.ok]
     if down:
-        names = {"ray": "the Ray cluster", "mlflow": "the MLflow tracking store",
-                 "database": "the service's database"}
+        names = {"mlflow": "the MLflow tracking store", "database": "the service's database"}
         raise StoresDown(" and ".join(names[name] for name in down) + " cannot take a sweep right now "
                          "(see /readyz); nothing was recorded, retry later")
