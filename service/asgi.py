@@ -1,11 +1,30 @@
 """ASGI plumbing shared by the service's pure ASGI middlewares (:mod:`service.server_errors`,
-:mod:`service.limits`): whether a response has started, and a JSON answer of their own."""
+:mod:`service.limits`, :mod:`service.security_headers`, :mod:`service.cached_reads`): a base
+that handles HTTP and passes other scopes through, whether a response has started, and a JSON
+answer of their own."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import Message, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class HttpMiddleware:
+    """A pure ASGI middleware: :meth:`handle` sees each HTTP request; every other scope
+    (lifespan, websockets) goes to the app unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
 
 class TrackedSend:

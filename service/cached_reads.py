@@ -14,9 +14,9 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from service.asgi import answer_json
+from service.asgi import HttpMiddleware, answer_json
 from service.deps import token_is_valid
 from service.links import API_PREFIX
 from service.schemas import DEFAULT_PAGE_LIMIT
@@ -53,11 +53,8 @@ def _page_key(query: bytes) -> tuple[str | None, int, int] | None:
     return given.get("status"), int(offset), int(limit)
 
 
-class CachedReads:
+class CachedReads(HttpMiddleware):
     """Answers kept sweep details and listing pages; passes every other request on."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     def _kept_body(self, scope: Scope) -> bytes | None:
         path, query = scope["path"], scope["query_string"]
@@ -74,8 +71,8 @@ class CachedReads:
         key = _page_key(query)
         return None if key is None else services.records.cached_page(*key)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
             body = self._kept_body(scope)
             if body is not None:
                 await answer_json(send, 200, body)

@@ -6,28 +6,25 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.asgi import TrackedSend, answer_json
+from service.asgi import HttpMiddleware, TrackedSend, answer_json
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """413 when Content-Length says the body is too large, or when a streamed body grows past it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
         await answer_json(send, 413, body)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)

@@ -4,7 +4,9 @@ middlewares send themselves)."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from service.asgi import HttpMiddleware
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
@@ -27,18 +29,11 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """Outermost layer: adds :data:`SECURITY_HEADERS` to each response start (replacing any
     the app set itself, so there is one policy)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 kept = [(name, value) for name, value in message.get("headers", ())

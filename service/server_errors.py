@@ -8,9 +8,9 @@ import logging
 
 import anyio
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from service.asgi import TrackedSend, answer_json
+from service.asgi import HttpMiddleware, TrackedSend, answer_json
 
 log = logging.getLogger("dlab.service")
 CLIENT_GONE = (ClientDisconnect, BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError,
@@ -19,17 +19,11 @@ CLIENT_GONE = (ClientDisconnect, BrokenPipeError, ConnectionResetError, anyio.Br
 BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
 
 
-class ServerErrors:
+class ServerErrors(HttpMiddleware):
     """Outermost layer: a crash in a route answers 500 with no traceback, path or address in
     the body, and tells the client to open a new connection instead of resetting this one."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracked = TrackedSend.wrap(send)
         try:
             await self.app(scope, receive, tracked)
