@@ -136,7 +136,7 @@ class Reconciler:
         if not row.driver_submitted:
             if (utcnow() - _aware(row.created_at)).total_seconds() > SUBMIT_GRACE_S:
                 if row.cancel_requested:
-                    row.status, row.finished_at = "cancelled", utcnow()
+                    self._cancelled(row)
                 else:
                     self._fail(row, "the service stopped before the sweep's driver was submitted")
             return  # the submission is still in flight in another request
@@ -147,8 +147,8 @@ class Reconciler:
             return
         if state is None:  # a new cluster (the machine stopped, the head was restarted)
             if row.cancel_requested:
-                row.status, row.finished_at = "cancelled", utcnow()
-            elif (row.cluster_resumes or 0) < self.settings.max_cluster_resumes:
+                self._cancelled(row)
+            elif row.cluster_resumes < self.settings.max_cluster_resumes:
                 self._restart(row, "the Ray cluster no longer knows its driver (the cluster was "
                                    "restarted)", cluster_lost=True)
             else:
@@ -159,10 +159,10 @@ class Reconciler:
         if row.cancel_requested and state.status in ("PENDING", "RUNNING"):
             self.drivers.stop(row.job_id)  # a cancel whose stop was lost (the API died after it)
         if row.cancel_requested and state.status == "FAILED":
-            row.status, row.finished_at = "cancelled", _from_epoch(state.end_time) or utcnow()
+            self._cancelled(row, _from_epoch(state.end_time))
             return
         if state.status == "FAILED" and self._restartable(state):
-            if row.driver_restarts - (row.cluster_resumes or 0) < self.settings.max_driver_restarts:
+            if row.driver_restarts - row.cluster_resumes < self.settings.max_driver_restarts:
                 self._restart(row, self._death(state))
                 return
             self._fail(row, f"the sweep's driver died {row.driver_restarts + 1} times; last: "
@@ -200,8 +200,12 @@ class Reconciler:
             log.warning("cannot restart the driver of sweep %s: %s", row.id, err)
             return
         row.driver_job_id, row.driver_restarts = job_id, attempt
-        row.cluster_resumes = (row.cluster_resumes or 0) + int(cluster_lost)
+        row.cluster_resumes += int(cluster_lost)
         row.status = "running"
+
+    @staticmethod
+    def _cancelled(row: SweepRow, at: datetime | None = None) -> None:
+        row.status, row.finished_at = "cancelled", at or utcnow()
 
     def _fail(self, row: SweepRow, error: str, at: datetime | None = None) -> None:
         row.status, row.error, row.finished_at = "failed", public_error(error), at or utcnow()

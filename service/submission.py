@@ -121,7 +121,9 @@ class Submissions:
         already marked submitted stops it itself)."""
         session.refresh(row)
         if row.cancel_requested:
-            self._cancelled_before_start(session, row)
+            row.status, row.finished_at, row.settled = "cancelled", utcnow(), True
+            session.commit()
+            self.on_change(row.id)
             return row
         try:
             self.drivers.submit(plan)
@@ -144,11 +146,6 @@ class Submissions:
         session.refresh(row)
         self.on_change(row.id)
         return row
-
-    def _cancelled_before_start(self, session: Session, row: SweepRow) -> None:
-        row.status, row.finished_at, row.settled = "cancelled", utcnow(), True
-        session.commit()
-        self.on_change(row.id)
 
     @staticmethod
     def _by_key(session: Session, key: str, spec: SweepSpec) -> SweepRow | None:
