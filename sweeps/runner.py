@@ -20,7 +20,7 @@ from ray.tune import ExperimentAnalysis
 from sweeps import mlflow_tags as tags
 from sweeps.checks import memory_problems, resource_problems
 from sweeps.cost import estimate
-from sweeps.mlflow_retry import RetryingMlflowClient, TrackingUnavailable, root_cause
+from sweeps.mlflow_retry import RetryingMlflowClient, root_cause
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
 from sweeps.settings import Settings
@@ -80,11 +80,11 @@ def check_resources(spec: SweepSpec, available: dict[str, float]) -> None:
 
 
 def check_mlflow(settings: Settings) -> MlflowClient:
-    """An MLflow client for the configured store, or a clear error if it cannot be reached."""
-    client = RetryingMlflowClient(settings.tracking_uri, budget_s=0)
+    """An MLflow client for the configured store (its writes wait out a short outage), or a
+    clear error naming the cause if the store cannot be reached now."""
     try:
-        client.search_experiments(max_results=1)
-    except (MlflowException, OSError, TrackingUnavailable) as err:
+        MlflowClient(settings.tracking_uri).search_experiments(max_results=1)
+    except (MlflowException, OSError) as err:
         raise SweepError(f"MLflow tracking store {settings.tracking_uri} is unreachable: "
                          f"{root_cause(err)}") from err
     return RetryingMlflowClient(settings.tracking_uri)
