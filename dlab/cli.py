@@ -18,7 +18,7 @@ EXAMPLES = """examples:
   dlab sweep report <sweep-id>                       rebuild its table and figures from that MLflow store
   dlab serve                                         the REST API on 127.0.0.1:8000
   dlab submit sweeps/examples/segments.yaml --watch  the same sweep through the service
-  dlab report <sweep-id> --figures-dir out/          its table and figures, fetched from the service
+  dlab report <sweep-id> --out reports/x/            its table, figures and files, fetched from the service
 
 `dlab sweep ...` runs sweeps in this process; `dlab submit|list|status|watch|cancel|report` talk
 to a service (DLAB_URL). `dlab <command> --help` lists each command's flags with units and defaults.

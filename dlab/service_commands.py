@@ -153,13 +153,19 @@ def cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_report(client: DlabClient, sweep_id: str, figures_dir: Path | None = None) -> dict:
-    """The results table, and the figures (server paths, or saved under ``figures_dir``)."""
-    from dlab.sweep_commands import report_table
+def print_report(client: DlabClient, sweep_id: str, figures_dir: Path | None = None,
+                 out_dir: Path | None = None) -> dict:
+    """The results table, and the figures (server paths, or saved under ``figures_dir``); with
+    ``out_dir``, the whole report saved there as the service holds it."""
+    from dlab.sweep_commands import print_efficiency, report_table
     from sweeps.report import SweepReport
 
     data = client.report(sweep_id)
-    console.print(report_table(SweepReport.model_validate(data)))
+    report = SweepReport.model_validate(data)
+    console.print(report_table(report))
+    print_efficiency(console, report)
+    if out_dir is not None:
+        save_report(client, report, out_dir)
     for server_path, url in zip(data["figures"], data["figure_urls"], strict=True):
         if figures_dir is not None:
             figures_dir.mkdir(parents=True, exist_ok=True)
@@ -171,9 +177,21 @@ def print_report(client: DlabClient, sweep_id: str, figures_dir: Path | None = N
     return data
 
 
+def save_report(client: DlabClient, report, out_dir: Path) -> None:
+    """``report.json`` (readable by ``dlab sweep paper-figure``) and every file of the report
+    (tables, summaries, figures as PNG and SVG), downloaded into ``out_dir``."""
+    from sweeps.files import write_text_atomically
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in report.files():
+        (out_dir / name).write_bytes(client.report_file(report.sweep_id, name))
+    write_text_atomically(out_dir / "report.json", report.model_dump_json(indent=2))
+    console.print(f"report: {out_dir / 'report.json'} and {len(report.files())} files beside it")
+
+
 def report(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        print_report(client, args.sweep_id, args.figures_dir)
+        print_report(client, args.sweep_id, args.figures_dir, args.out)
     return 0
 
 
@@ -244,4 +262,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report_cmd.add_argument("--figures-dir", type=Path,
                             help="download the figures (PNG) into this directory "
                                  "(default: only print their URLs)")
+    report_cmd.add_argument("--out", type=Path, metavar="DIR",
+                            help="save the whole report into DIR: report.json, the results table "
+                                 "(CSV, JSON), every trial (trials.csv), the subnetwork and search "
+                                 "summaries, every figure as PNG and SVG")
     report_cmd.set_defaults(handler=_guard(report))

@@ -50,8 +50,17 @@ def report_table(report: SweepReport) -> Table:
     return table
 
 
+def print_efficiency(console: Console, report: SweepReport) -> None:
+    """How busy the sweep kept its cores, where its report knows."""
+    found = report.efficiency
+    if found is not None:
+        console.print(f"efficiency: {found.efficiency:.3f} ({found.trial_time_s / 3600:.2f} trial-hours "
+                      f"over {found.wall_s / 3600:.2f} h x {found.cores:g} cores)")
+
+
 def print_report(console: Console, report: SweepReport) -> None:
     console.print(report_table(report))
+    print_efficiency(console, report)
     console.print(f"table: {report.path(report.table_csv)}")
     for figure in report.figures:
         console.print(f"figure: {report.path(figure)}  (and .svg)")

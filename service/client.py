@@ -100,6 +100,7 @@ OPERATIONS: dict[str, Operation] = {
     "report": Operation("get_report", "GET", "/api/v1/sweeps/{sweep_id}/report",
                         "service.routers.sweeps:ReportOut"),
     "figure": Operation("get_figure", "GET", "/api/v1/sweeps/{sweep_id}/report/{figure}.png", None),
+    "report_file": Operation("get_report_file", "GET", "/api/v1/sweeps/{sweep_id}/report/files/{name}", None),
     "cancel": Operation("cancel_sweep", "POST", "/api/v1/sweeps/{sweep_id}/cancel",
                         "service.schemas:SweepDetail"),
     "healthz": Operation("healthz", "GET", "/healthz", None),
@@ -215,6 +216,11 @@ class DlabClient:
     def figure(self, url_path: str) -> bytes:
         """A figure by the URL path the report lists (``figure_urls``)."""
         return self._check(self._send("GET", url_path)).content
+
+    def report_file(self, sweep_id: str, name: str) -> bytes:
+        """One file of a sweep's report by its name (the report's ``file_urls`` list them)."""
+        path = OPERATIONS["report_file"].path.format(sweep_id=sweep_id, name=name)
+        return self._check(self._send("GET", path)).content
 
     def events(self, sweep_id: str) -> Iterator[tuple[str, Any]]:
         """(event, data) pairs from the sweep's server-sent event stream, until it ends."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -22,10 +23,18 @@ from sweeps.spec import SweepSpec
 class Reports:
     """Builds reports one at a time (matplotlib's pyplot is not thread-safe)."""
 
-    def __init__(self, settings: ServiceSettings, mlflow: MlflowClient) -> None:
+    def __init__(self, settings: ServiceSettings, mlflow: MlflowClient,
+                 nodes: Callable[[], list[dict[str, float]] | None] = lambda: None) -> None:
         self.settings = settings
         self.mlflow = mlflow
+        self.nodes = nodes
+        """The Ray nodes' resources as last read: the cluster's CPUs for a sweep whose drivers
+        did not log them (its efficiency)."""
         self._lock = threading.Lock()
+
+    def _cluster_cpus(self) -> float | None:
+        nodes = self.nodes()
+        return sum(node.get("CPU", 0.0) for node in nodes) if nodes else None
 
     def report(self, row: SweepRow) -> SweepReport:
         """The results table (mean/std over seeds) and figures, rebuilt from MLflow."""
@@ -39,24 +48,36 @@ class Reports:
         plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_construct(**row.spec))
         with self._lock:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,
-                                  log_to_mlflow=False)
+                                  log_to_mlflow=False, cores=self._cluster_cpus())
         if not row.active:
             write_text_atomically(cached, report.model_dump_json(indent=2))
         return report
 
     def figure(self, row: SweepRow, name: str) -> bytes:
-        """A report figure's bytes by its file stem, e.g. ``mean_accuracy_vs_num_segments``: only
-        a regular file inside the sweep's report directory (no symlink, nothing outside), read
-        whole in one open (report files are replaced atomically, so the bytes are one complete
-        version, and the answer's length is that of the bytes sent)."""
+        """A report figure's PNG bytes by its file stem, e.g. ``mean_accuracy_vs_num_segments``."""
         report = self.report(row)
+        stems = {Path(f).stem: f for f in report.figures}
+        if name not in stems:
+            raise SweepNotFound(f"sweep {row.id} has no figure {name!r}; it has {sorted(stems)}")
+        return self._read(row, report, stems[name])
+
+    def file(self, row: SweepRow, name: str) -> bytes:
+        """One of the report's files by name (``results.csv``, ``trials.csv``, a figure's PNG or
+        SVG, ...: :meth:`SweepReport.files`)."""
+        report = self.report(row)
+        if name not in report.files():
+            raise SweepNotFound(f"sweep {row.id}'s report has no file {name!r}; it has {report.files()}")
+        return self._read(row, report, name)
+
+    def _read(self, row: SweepRow, report: SweepReport, name: str) -> bytes:
+        """A report file's bytes: only a regular file inside the sweep's report directory (no
+        symlink, nothing outside), read whole in one open (report files are replaced atomically,
+        so the bytes are one complete version, and the answer's length is that of the bytes
+        sent)."""
         directory = (self.settings.reports / row.id).resolve()
-        figures = {Path(f).stem: report.path(f, directory) for f in report.figures}
-        if name not in figures:
-            raise SweepNotFound(f"sweep {row.id} has no figure {name!r}; it has {sorted(figures)}")
-        content = read_report_file(directory, figures[name])
+        content = read_report_file(directory, report.path(name, directory))
         if content is None:
-            raise SweepNotFound(f"sweep {row.id} has no figure {name!r} on this service")
+            raise SweepNotFound(f"sweep {row.id} has no report file {name!r} on this service")
         return content
 
 

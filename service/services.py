@@ -38,4 +38,4 @@ class Services:
         return cls(settings=settings, sessions=sessions, drivers=drivers, mlflow=mlflow, records=records,
                    submissions=Submissions(settings, sessions, drivers, lambda: reconciler.nodes,
                                            on_change=records.changed),
-                   reconciler=reconciler, reports=Reports(settings, mlflow))
+                   reconciler=reconciler, reports=Reports(settings, mlflow, lambda: reconciler.nodes))

@@ -22,14 +22,17 @@ from pydantic import BaseModel, Field, PrivateAttr
 from sweeps import figures as fig
 from sweeps import mlflow_tags as tags
 from sweeps.benchmarks import get_benchmark
+from sweeps.clock import SweepEfficiency, sweep_efficiency
 from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
-from sweeps.search_report import SearchSummary, search_report
+from sweeps.search_report import SEARCH_JSON, SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
 
 SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
 """Metrics drawn beside the sweep's own metric when the workload reports them."""
 SUBNETWORKS = "subnetworks"
+SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
+TRIALS_CSV = "trials.csv"
 
 
 class BestTrial(BaseModel):
@@ -58,7 +61,18 @@ class SweepReport(BaseModel):
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
     search: SearchSummary | None = Field(
         None, description="an optuna search or an early-stopped sweep: the search as a whole")
+    efficiency: SweepEfficiency | None = Field(
+        None, description="how busy the sweep kept its cores (None: its running time or its "
+                          "cluster's CPUs are unknown)")
     _directory: Path | None = PrivateAttr(None)
+
+    def files(self) -> list[str]:
+        """Every file of the report beside ``report.json``: its tables, the subnetwork and search
+        summaries it has, and each figure as PNG and SVG."""
+        tables = [self.table_csv, self.table_json, TRIALS_CSV,
+                  *([SUBNETWORKS_JSON] if self.subnetworks else []),
+                  *([SEARCH_JSON] if self.search is not None else [])]
+        return [*tables, *(name for f in self.figures for name in (f, str(Path(f).with_suffix(".svg"))))]
 
     def path(self, name: str, directory: Path | None = None) -> Path:
         """Where the report file ``name`` (a relative path of this report) lies."""
@@ -166,7 +180,7 @@ def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: lis
     groups = _hashable(done, group_by).groupby(group_by, dropna=False) if group_by else [((), done)]
     summary = []
     for key, frame in groups:
-        analyses = [a for a in (_download_json(client, r, f"{SUBNETWORKS}.json") for r in frame["run_id"])
+        analyses = [a for a in (_download_json(client, r, SUBNETWORKS_JSON) for r in frame["run_id"])
                     if a and a.get("layers")]
         if not analyses:
             continue
@@ -218,20 +232,22 @@ def subnetwork_grid_figure(summary: list[dict], title: str):
 
 
 def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, plan: SweepPlan,
-                 out_dir: Path, log_to_mlflow: bool = True) -> SweepReport:
+                 out_dir: Path, log_to_mlflow: bool = True, cores: float | None = None) -> SweepReport:
     """Read a sweep's trials from MLflow, write table, figures and the subnetwork analysis to
     ``out_dir`` (and, with ``log_to_mlflow``, to the parent run: artifacts under ``report/``, the
-    best trial and per-setting mean/std as metrics)."""
+    best trial and per-setting mean/std as metrics). ``cores``: the CPUs of the cluster the sweep
+    ran on, where its drivers did not log them (its efficiency needs them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     metric, group_by, workload = plan.metric, plan.group_by, plan.workload
     extra = [m for m in SECONDARY_METRICS if m in workload.metric_names and m != metric]
-    trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra], plan.searched)
+    timed = [workload.time_metric] if workload.time_metric not in (None, metric, *extra) else []
+    trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra, *timed], plan.searched)
     summary = summarise(trials, group_by, metric, extra)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
     rows = json.loads(summary.to_json(orient="records"))
     write_text_atomically(out_dir / "results.json", json.dumps(rows, indent=2))
-    write_text_atomically(out_dir / "trials.csv", trials.to_csv(index=False))
+    write_text_atomically(out_dir / TRIALS_CSV, trials.to_csv(index=False))
     labels = dict(workload.metric_labels)
     written: list[Path] = []
     numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
@@ -243,7 +259,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
-        write_text_atomically(out_dir / "subnetworks.json", json.dumps(subnetworks, indent=2))
+        write_text_atomically(out_dir / SUBNETWORKS_JSON, json.dumps(subnetworks, indent=2))
         figure = subnetwork_grid_figure(subnetworks, _title(plan, "task-by-task overlap of kWTA winners"))
         written += fig.save(figure, out_dir / "subnetworks")
     search = None
@@ -251,21 +267,25 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         search, drawn = search_report(trials, plan, labels, out_dir)
         written += drawn
     best = best_trial(trials, metric, plan.mode)
+    efficiency = None
+    if workload.time_metric is not None:
+        trial_seconds = float(trials[workload.time_metric].fillna(0).sum())
+        efficiency = sweep_efficiency(client, parent_run_id, trial_seconds, plan.spec.resources.cpu, cores)
     report = SweepReport(
         sweep_id=plan.sweep_id, metric=metric, group_by=group_by, trials=len(trials),
         trials_finished=int((trials["status"] == "FINISHED").sum()), rows=rows,
         table_csv="results.csv", table_json="results.json",
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
         title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
-        subnetworks=subnetworks, search=search,
+        subnetworks=subnetworks, search=search, efficiency=efficiency,
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)
         write_text_atomically(out_dir / "report.json", report.model_dump_json(indent=2))
-        tables = ["results.csv", "results.json", "trials.csv", "report.json",
-                  *(["subnetworks.json"] if subnetworks else []), *(["search.json"] if search else [])]
-        for path in (*(out_dir / t for t in tables), *written):
-            client.log_artifact(parent_run_id, str(path), artifact_path="report")
+        for name in ("report.json", *report.files()):
+            client.log_artifact(parent_run_id, str(out_dir / name), artifact_path="report")
+        if efficiency is not None:
+            client.log_metric(parent_run_id, "sweep.efficiency", efficiency.efficiency)
         log_sweep_summary(client, parent_run_id, summary, group_by, metrics,
                           [a for a in axes if a in group_by], best.model_dump() if best else None)
         if search is not None:

@@ -19,6 +19,7 @@ from ray.tune import ExperimentAnalysis
 
 from sweeps import mlflow_tags as tags
 from sweeps.checks import memory_problems, resource_problems
+from sweeps.clock import driving
 from sweeps.cost import estimate
 from sweeps.mlflow_retry import RetryingMlflowClient, root_cause
 from sweeps.plan import SweepPlan
@@ -170,7 +171,9 @@ def run_sweep(plan: SweepPlan, settings: Settings | None = None,
                        *callbacks],
         ),
     )
-    return _finish(plan, record, _fit(tuner, plan, experiment_dir), client, settings)
+    with driving(client, parent_run_id, ray.cluster_resources().get("CPU")):
+        results = _fit(tuner, plan, experiment_dir)
+    return _finish(plan, record, results, client, settings)
 
 
 def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
@@ -224,8 +227,9 @@ def resume_sweep(experiment_dir: str | Path, settings: Settings | None = None,
         raise SweepError(f"sweep {plan.sweep_id} holds no Ray Tune state to resume")
     client = check_mlflow(Settings(mlflow_tracking_uri=record.tracking_uri, home=settings.home))
     connect_ray(settings)
-    return _finish(plan, record, _fit(_restored(experiment_dir, plan), plan, experiment_dir),
-                   client, settings)
+    with driving(client, record.parent_run_id, ray.cluster_resources().get("CPU")):
+        results = _fit(_restored(experiment_dir, plan), plan, experiment_dir)
+    return _finish(plan, record, results, client, settings)
 
 
 def run_or_resume_sweep(plan: SweepPlan, settings: Settings | None = None) -> SweepOutcome:

@@ -38,6 +38,8 @@ from sweeps.spec import Objective
 BEST_ROWS = 5
 """Trials in the best-trials table of a single-objective search."""
 
+SEARCH_JSON = "search.json"
+
 
 class SearchTrial(BaseModel):
     """One trial of the search as the report lists it."""
@@ -220,7 +222,7 @@ def search_report(trials: pd.DataFrame, plan: SweepPlan, labels: dict[str, str],
     """The search's summary (also written as ``search.json``) and its figures."""
     study = study_of(trials, plan)
     summary = summarise_search(study, plan)
-    write_text_atomically(out_dir / "search.json", summary.model_dump_json(indent=2))
+    write_text_atomically(out_dir / SEARCH_JSON, summary.model_dump_json(indent=2))
     written: list[Path] = []
     for stem, figure in draw_search(study, summary, plan, labels).items():
         written += fig.save(figure, out_dir / stem)

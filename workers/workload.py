@@ -52,6 +52,9 @@ class Workload:
     """Parameters a paper figure puts on its x axis, with the axis label."""
     metric_labels: Mapping[str, str] = field(default_factory=dict)
     """Human labels of the headline metrics (figure axes, tables)."""
+    time_metric: str | None = None
+    """The reported training time of a run so far, in seconds, kept across a resume (a sweep's
+    efficiency sums it over trials)."""
     counters: frozenset[str] = frozenset()
     """Reported bookkeeping counters (e.g. the task index): not results, so tracking logs them
     neither as metrics nor as charts (``step_metric`` becomes MLflow's step)."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse
+from pydantic import Field
 
 from service.deps import ServicesDep, Settings, require_token
 from service.events import sweep_events
@@ -37,9 +38,16 @@ async def existing_sweep(sweep_id: str, services: ServicesDep) -> str:
 
 
 class ReportOut(SweepReport):
-    """The report plus URLs of its figures on this service."""
+    """The report plus URLs of its figures and of all its files on this service."""
 
     figure_urls: list[str]
+    file_urls: dict[str, str] = Field(
+        description="every file of the report (tables, summaries, figures as PNG and SVG) by name: "
+                    "its URL on this service")
+
+
+REPORT_MEDIA_TYPES = {".csv": "text/csv", ".json": "application/json", ".png": "image/png",
+                      ".svg": "image/svg+xml"}
 
 
 # response_model=None: the documented body differs by status (201: SweepCreated; 200: a replay or a dry run)
@@ -122,7 +130,8 @@ def get_report(sweep_id: str, services: ServicesDep) -> ReportOut:
     """The results table (mean and std over seeds per searched setting) and figure URLs."""
     report = services.reports.report(services.reconciler.current(sweep_id))
     urls = [f"/api/v1/sweeps/{sweep_id}/report/{Path(f).stem}.png" for f in report.figures]
-    return ReportOut(**report.model_dump(), figure_urls=urls)
+    files = {name: f"/api/v1/sweeps/{sweep_id}/report/files/{name}" for name in report.files()}
+    return ReportOut(**report.model_dump(), figure_urls=urls, file_urls=files)
 
 
 @router.get("/{sweep_id}/report/{figure}.png", response_class=Response,
@@ -133,6 +142,17 @@ def get_figure(sweep_id: str, figure: str, services: ServicesDep) -> Response:
     """A paper-style figure, e.g. ``mean_accuracy_vs_num_segments.png``."""
     content = services.reports.figure(services.reconciler.current(sweep_id), figure)
     return Response(content, media_type="image/png")
+
+
+@router.get("/{sweep_id}/report/files/{name}", response_class=Response,
+            responses={200: {"content": {media: {"schema": {"type": "string"}}
+                                         for media in REPORT_MEDIA_TYPES.values()}},
+                       **REPORT_ERRORS})
+def get_report_file(sweep_id: str, name: str, services: ServicesDep) -> Response:
+    """One file of the report, as its ``file_urls`` list them: ``results.csv``, ``results.json``,
+    ``trials.csv``, ``subnetworks.json``, ``search.json``, each figure's ``.png`` and ``.svg``."""
+    content = services.reports.file(services.reconciler.current(sweep_id), name)
+    return Response(content, media_type=REPORT_MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream"))
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepDetail,

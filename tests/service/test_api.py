@@ -17,6 +17,7 @@ from service.client import ApiError, DlabClient
 from service.cluster import running_local_head, stop_local_head
 from service.local_stack import ApiProcess
 from service.settings import ServiceSettings
+from sweeps.report import load_report
 from tests.service.specs import MALFORMED, spec
 from tests.sweeps.search_checks import assert_the_same_study_continued
 from tests.waiting import wait_for
@@ -192,7 +193,7 @@ def test_dry_run_and_submission_checks_name_the_field(api, client):
 # --- the sweep lifecycle ---------------------------------------------------------------------
 
 
-def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
+def test_submit_watch_report_and_idempotent_resubmission(api, client, home, tmp_path):
     body = spec("lifecycle", segments=(1, 3))
     created = client.submit(body, idempotency_key="lifecycle-1")
     again = client.submit(body, idempotency_key="lifecycle-1")
@@ -228,6 +229,16 @@ def test_submit_watch_report_and_idempotent_resubmission(api, client, home):
     assert report["figure_urls"] == [figure, f"/api/v1/sweeps/{created['id']}/report/subnetworks.png"]
     assert report["figures"] == ["mean_accuracy_vs_num_segments.png", "subnetworks.png"]  # relative
     assert client.figure(report["figure_urls"][0]).startswith(b"\x89PNG")
+    saved = tmp_path / "saved"  # the whole report, as a researcher commits it
+    common = ["--url", api.url, "--token", api.token()]
+    assert dlab_main(["report", created["id"], "--out", str(saved), *common]) == 0
+    kept = load_report(saved)
+    assert kept.rows == report["rows"] and set(kept.files()) == set(report["file_urls"])
+    assert {path.name for path in saved.iterdir()} == {"report.json", *kept.files()}
+    assert (saved / "mean_accuracy_vs_num_segments.svg").read_text().lstrip().startswith("<?xml")
+    assert len((saved / "trials.csv").read_text().splitlines()) == 3  # a header and the 2 trials
+    assert kept.efficiency is not None and kept.efficiency.wall_from == "drivers"
+    assert 0 < kept.efficiency.efficiency <= 1 and kept.efficiency.cores >= 1
     assert final["mlflow_tracking_uri"] is None  # a local store: its path stays on the server
     assert str(home) not in json.dumps(final) and "sqlite" not in json.dumps(final)
     mlflow = MlflowClient(ServiceSettings(home=home).tracking_uri)

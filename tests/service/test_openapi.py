@@ -25,6 +25,7 @@ from sweeps.status import SWEEP_STATUSES, TRIAL_STATUSES
 API = "/api/v1/sweeps"
 PER_SWEEP = [f"{API}/{{sweep_id}}", f"{API}/{{sweep_id}}/trials", f"{API}/{{sweep_id}}/events",
              f"{API}/{{sweep_id}}/report", f"{API}/{{sweep_id}}/report/{{figure}}.png",
+             f"{API}/{{sweep_id}}/report/files/{{name}}",
              f"{API}/{{sweep_id}}/cancel"]
 
 
@@ -96,7 +97,7 @@ def test_every_status_an_operation_can_return_is_documented_with_its_error_body(
     for path in PER_SWEEP:
         method = "post" if path.endswith("cancel") else "get"
         codes = {"200", "401", "404", "422", "503"}
-        if path.endswith(("report", ".png", "cancel")):
+        if path.endswith(("report", ".png", "{name}", "cancel")):
             codes.add("409")
         expected[(method, path)] = codes
     for path, method, operation in operations(doc):
@@ -200,6 +201,7 @@ def test_each_client_method_calls_its_documented_path(tmp_path):
              "status": lambda c: c.status("s-1"), "trials": lambda c: c.trials("s-1"),
              "events": lambda c: list(c.events("s-1")), "report": lambda c: c.report("s-1"),
              "figure": lambda c: c.figure("/api/v1/sweeps/s-1/report/f.png"),
+             "report_file": lambda c: c.report_file("s-1", "f"),
              "cancel": lambda c: c.cancel("s-1"), "healthz": lambda c: c.healthz(),
              "readyz": lambda c: c.readyz()}
     assert set(calls) == set(OPERATIONS)
@@ -209,6 +211,6 @@ def test_each_client_method_calls_its_documented_path(tmp_path):
             with pytest.raises(Exception, match="teapot"):
                 call(client)
             operation = OPERATIONS[name]
-            path = operation.path.format(sweep_id="s-1", figure="f")
+            path = operation.path.format(sweep_id="s-1", figure="f", name="f")
             assert seen == [(operation.method, path)], name
     assert sweep  # the success shapes are checked against the models in the contract test

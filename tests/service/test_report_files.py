@@ -46,6 +46,26 @@ def test_a_figure_in_the_report_directory_is_served_whole(served):
     assert int(answer.headers["content-length"]) == len(answer.content)
 
 
+def test_every_file_the_report_lists_is_served_with_its_type_and_nothing_else(served, tmp_path):
+    client, directory = served
+    listed = client.get("/api/v1/sweeps/s-1/report", headers=AUTH).json()["file_urls"]
+    assert set(listed) == {"results.csv", "results.json", "trials.csv", *FIGURES,
+                           "mean_accuracy_vs_num_segments.svg", "subnetworks.svg"}
+    for name in listed:
+        (directory / name).write_bytes(f"the bytes of {name}".encode())
+    types = {".csv": "text/csv", ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml"}
+    for name, url in listed.items():
+        answer = client.get(url, headers=AUTH)
+        assert answer.status_code == 200 and answer.content == f"the bytes of {name}".encode()
+        assert answer.headers["content-type"].split(";")[0] == types[name[name.rindex("."):]]
+    (tmp_path / "home" / "api-token").write_text("the api token")
+    (directory / "notes.txt").write_text("a file the report does not list")
+    for name in ("report.json", "notes.txt", "..%2F..%2Fapi-token", "%2E%2E"):
+        answer = client.get(f"/api/v1/sweeps/s-1/report/files/{name}", headers=AUTH)
+        assert answer.status_code == 404, (name, answer.text)
+        assert "the api token" not in answer.text and str(tmp_path) not in answer.text
+
+
 def test_a_symlink_in_the_report_directory_is_not_followed(served, tmp_path):
     client, directory = served
     secret = tmp_path / "home" / "api-token"

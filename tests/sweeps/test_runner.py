@@ -102,6 +102,15 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     assert [s["setting"] for s in report.subnetworks] == [{"num_segments": 1}, {"num_segments": 3}]
     layer = report.subnetworks[0]["layers"][0]
     assert len(layer["overlap"]) == 3 and layer["winners_per_input"] == 4  # k = 25% of 16 units
+    # efficiency: the 4 trials' reported training time over the driver's time x the 2 CPUs
+    trial_seconds = sum(child.data.metrics["wall_time_s"] for child in children)
+    found = report.efficiency
+    assert found is not None and found.cores == 2 and found.wall_from == "drivers"
+    assert found.trial_time_s == pytest.approx(trial_seconds)
+    assert found.efficiency == pytest.approx(trial_seconds / (found.wall_s * 2))
+    assert 0 < found.efficiency <= 1
+    assert parent.data.metrics["sweep.efficiency"] == pytest.approx(found.efficiency)
+    assert set(report.files()) <= {Path(name).name for name in report_files}
 
 
 def test_sweep_with_an_evaluation_schedule_tracks_the_tasks_it_evaluated(tmp_path, local_ray):
@@ -151,6 +160,11 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
         assert len(client.get_metric_history(rid, "mean_accuracy")) == count == 4
         assert client.get_run(rid).info.end_time == before[rid].info.end_time
     assert outcome.report.trials_finished == 4
+    # two driver runs timed apart (the time between them not counted), one trial at a time
+    drivers = {m.step for m in client.get_metric_history(load_record(experiment_dir).parent_run_id,
+                                                          "sweep.driver_active_s")}
+    assert drivers == {0, 1}
+    assert 0 < outcome.report.efficiency.efficiency <= 0.5
 
 
 class KillFirstTrialsWorker(tune.Callback):

@@ -26,6 +26,7 @@ CONTINUAL = Workload(
                             "task_time_s", "wall_time_s", "task_inference_accuracy",
                             "num_clusters", "subnetwork_overlap"}),
     step_metric="tasks_seen",
+    time_metric="wall_time_s",
     counters=frozenset({"task"}),
     reports_per_run=lambda config: config.num_tasks,
     step_range=lambda config: (1, config.num_tasks),  # tasks seen

@@ -23,6 +23,7 @@ METAWORLD = Workload(
                             "wall_time_s", "env_steps_per_s", "eval_time_s", "subnetwork_overlap"}),
     artifacts=("subnetworks",),
     step_metric="env_steps",
+    time_metric="wall_time_s",
     counters=frozenset({"evaluation"}),
     reports_per_run=lambda config: config.num_evaluations,
     step_range=lambda config: (config.eval_every, config.total_steps),  # env steps
