@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from dendrites.context import IndexedContext
+from dendrites.context import IndexedContext, random_pixels
 
 
 def hotelling_same_mean(a: torch.Tensor, b: torch.Tensor, alpha: float) -> bool:
@@ -50,8 +50,7 @@ class OnlinePrototypes:
     def __init__(self, input_dim: int, num_pixels: int = 256, alpha: float = 0.1,
                  memory: int = 256, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(seed)
-        num_pixels = min(num_pixels, input_dim)
-        self.pixels = torch.randperm(input_dim, generator=self.generator)[:num_pixels].sort().values
+        self.pixels = random_pixels(input_dim, num_pixels, self.generator)
         self.alpha, self.memory = alpha, memory
         self.prototypes: list[torch.Tensor] = []
         self.counts: list[int] = []

@@ -55,14 +55,28 @@ def one_hot_context(task_ids: torch.Tensor, num_tasks: int) -> IndexedContext:
     return IndexedContext(eye, task_ids.long())
 
 
+def random_pixels(input_dim: int, num_pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """A random subset of ``num_pixels`` input dimensions (sorted), ``generator``'s next draw:
+    the online prototypes' pixels, and a prototype context's when it uses a subset (the same
+    pixels for a generator seeded alike)."""
+    return torch.randperm(input_dim, generator=generator)[:min(num_pixels, input_dim)].sort().values
+
+
 class PrototypeContext:
     """Prototype context (Iyer et al. 2022, Sec. 4.2.2): each task's context is the mean of its
     training inputs; at test time a sample's context is its nearest prototype (Euclidean), so
     no task id is needed at inference.
+
+    With ``pixels``, prototypes and the nearest-prototype search use only those input dimensions
+    (the online prototypes' 256-pixel subset, to compare the two contexts on the same pixels).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pixels: torch.Tensor | None = None) -> None:
         self._prototypes: list[torch.Tensor] = []
+        self.pixels = pixels
+
+    def _view(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs if self.pixels is None else inputs[:, self.pixels.to(inputs.device)]
 
     def __len__(self) -> int:
         return len(self._prototypes)
@@ -76,7 +90,7 @@ class PrototypeContext:
 
     def add_task(self, inputs: torch.Tensor) -> torch.Tensor:
         """Record the prototype of a new task from its training inputs ``(N, C)``; return it."""
-        prototype = inputs.float().mean(dim=0)
+        prototype = self._view(inputs).float().mean(dim=0)
         self._prototypes.append(prototype)
         return prototype
 
@@ -87,17 +101,19 @@ class PrototypeContext:
     def infer_task(self, inputs: torch.Tensor) -> torch.Tensor:
         """Index of the nearest prototype for every sample of ``inputs`` ``(B, C)``."""
         vectors = self.vectors.to(inputs.device, inputs.dtype)
-        return torch.cdist(inputs, vectors).argmin(dim=1)
+        return torch.cdist(self._view(inputs), vectors).argmin(dim=1)
 
     def inference_context(self, inputs: torch.Tensor) -> IndexedContext:
         """Context for test inputs: each sample's nearest prototype, in indexed form."""
         return IndexedContext(self.vectors.to(inputs.device, inputs.dtype), self.infer_task(inputs))
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"prototypes": torch.stack(self._prototypes) if self._prototypes else torch.empty(0)}
+    def state_dict(self) -> dict[str, torch.Tensor | None]:
+        return {"prototypes": torch.stack(self._prototypes) if self._prototypes else torch.empty(0),
+                "pixels": self.pixels}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self._prototypes = list(state["prototypes"].unbind(0)) if state["prototypes"].numel() else []
+        self.pixels = state.get("pixels", self.pixels)
 
 
 def dense_context(context: torch.Tensor | IndexedContext, batch_size: int) -> torch.Tensor:

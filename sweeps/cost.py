@@ -92,7 +92,7 @@ def trial_cost(workload: str, config: Any) -> float:
         from workers.continual.datasets import DATASET_SHAPES
 
         features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
-        context = config.num_tasks if config.context == "onehot" else features
+        context = config.context_dim(features)
         return float(network_parameters(config, features, classes, context)
                      * samples * config.epochs * config.num_tasks)
     if workload == "metaworld":
@@ -113,7 +113,7 @@ def trial_memory_mb(workload: str, config: Any) -> float:
         from workers.continual.datasets import DATASET_SHAPES
 
         features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
-        context = config.num_tasks if config.context == "onehot" else features
+        context = config.context_dim(features)
         trained = network_parameters(config, features, classes, context) * TRAINED_PARAMETER_BYTES
         data = 2 * (samples * 7 // 6) * features * 4  # train + test (~1/6), and one permuted copy
         batch = max(config.batch_size, config.eval_batch_size)

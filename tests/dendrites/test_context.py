@@ -76,3 +76,21 @@ def test_shared_context_path_equals_naive_path():
     x = torch.randn(16, 12)
     vector = torch.randn(6)
     torch.testing.assert_close(dedup(x, IndexedContext.shared(vector)), naive(x, vector.expand(16, -1)))
+
+
+def test_a_prototype_context_on_a_pixel_subset_sees_only_those_pixels():
+    """Prototypes over pixels {0, 2}: two tasks that differ only on pixels 1 and 3 share one
+    prototype, and a test sample is placed by pixels 0 and 2 alone."""
+    pixels = torch.tensor([0, 2])
+    context = PrototypeContext(pixels)
+    first = torch.tensor([[1.0, 9.0, 0.0, 9.0], [3.0, 9.0, 0.0, 9.0]])
+    second = torch.tensor([[0.0, -9.0, 4.0, -9.0], [0.0, -9.0, 6.0, -9.0]])
+    assert torch.equal(context.add_task(first), torch.tensor([2.0, 0.0]))
+    assert torch.equal(context.add_task(second), torch.tensor([0.0, 5.0]))
+    # near the second prototype on pixels 0 and 2, near the first task's inputs everywhere else
+    sample = torch.tensor([[0.0, 9.0, 5.0, 9.0]])
+    assert context.infer_task(sample).tolist() == [1]
+    assert context.inference_context(sample).vectors.shape == (2, 2)
+    restored = PrototypeContext()
+    restored.load_state_dict(context.state_dict())
+    assert restored.infer_task(sample).tolist() == [1]

@@ -48,6 +48,11 @@ class ContinualConfig(NetworkConfig):
     )
     cluster_pixels: int = Field(256, ge=1, le=65_536,
                                 description="online_prototype: random pixels the clusters use")
+    prototype_pixels: int | None = Field(
+        None, ge=1, le=65_536,
+        description="prototype context: the task prototypes use this many random pixels, the "
+                    "same ones online prototypes' cluster_pixels draw with the same seed (to "
+                    "compare the two contexts on equal pixels); none: every pixel")
     cluster_alpha: float = Field(0.1, gt=0.0, lt=1.0,
                                  description="online_prototype: Hotelling T^2 test level")
     context_percent_on: float | None = Field(
@@ -109,6 +114,13 @@ class ContinualConfig(NetworkConfig):
         """Whether every task seen is evaluated after training ``task`` (the schedule of
         ``eval_tasks``, as the reference's ``tasks_to_validate``; the last task always)."""
         return self.eval_tasks is None or task in self.eval_tasks or task == self.num_tasks - 1
+
+    def context_dim(self, input_dim: int) -> int:
+        """The size of the dendrites' context: the input-sized prototype (or its pixel subset),
+        the task one-hot, or the online clusters' pixel subset."""
+        return {"prototype": min(self.prototype_pixels or input_dim, input_dim),
+                "onehot": self.num_tasks,
+                "online_prototype": min(self.cluster_pixels, input_dim)}[self.context]
 
     def run_identity(self) -> dict[str, Any]:
         """The fields that decide what a run computes: a checkpoint resumes under any config with

@@ -27,6 +27,7 @@ from dendrites import (
 )
 from dendrites.clustering import OnlinePrototypes
 from dendrites.config import build_network
+from dendrites.context import random_pixels
 from dendrites.xdg import XdGMLP
 from workers.continual.config import ContinualConfig
 from workers.continual.datasets import Dataset, load_dataset
@@ -47,8 +48,7 @@ from workers.workload import ProgressFn, ReportFn
 
 def build_model(config: ContinualConfig, input_dim: int, num_classes: int) -> nn.Module:
     """The network a config asks for (context: the input-sized prototype, or the task one-hot)."""
-    context_dim = {"prototype": input_dim, "onehot": config.num_tasks,
-                   "online_prototype": min(config.cluster_pixels, input_dim)}[config.context]
+    context_dim = config.context_dim(input_dim)
     options = dict(layer_input_densities=config.layer_input_densities)
     if config.model == "xdg":
         return XdGMLP(input_dim, num_classes, config.hidden_sizes, config.num_tasks,
@@ -94,7 +94,9 @@ class ContinualTrainer:
         self.graphs = self.device.type == "cuda" and cuda_graphs_apply(config)
         self.optimizer = self._new_optimizer()
         self.consolidation = build_consolidation(config, self.model)
-        self.prototypes = PrototypeContext()
+        pixels = config.prototype_pixels  # the online clusters' draw for this seed
+        self.prototypes = PrototypeContext(None if pixels is None else random_pixels(
+            dataset.input_dim, pixels, torch.Generator().manual_seed(config.seed)))
         self.clusters = OnlinePrototypes(dataset.input_dim, config.cluster_pixels,
                                          config.cluster_alpha, seed=config.seed)
         self.batch_generator = torch.Generator().manual_seed(config.seed)

@@ -323,3 +323,19 @@ def test_online_prototypes_report_clusters_and_task_inference_per_task():
     assert [final[f"task_inference_accuracy_task_{t}"] for t in range(3)] == pytest.approx(expected)
     assert final["task_inference_accuracy"] == pytest.approx(np.mean(expected))
     assert {f"task_inference_accuracy_task_{t}" for t in range(2)} <= reports[1].keys()
+
+
+def test_a_prototype_context_on_the_online_prototypes_pixels():
+    """``prototype_pixels``: the dendrites' context is the task prototype over the same random
+    pixels the online clusters of the same seed use, and it still tells the tasks apart."""
+    config = ContinualConfig(**TINY, prototype_pixels=16, seed=3)
+    trainer = ContinualTrainer(config)
+    online = ContinualTrainer(ContinualConfig(**TINY, context="online_prototype", cluster_pixels=16, seed=3))
+    assert torch.equal(trainer.prototypes.pixels, online.clusters.pixels)
+    assert len(trainer.prototypes.pixels) == 16
+    while not trainer.finished:
+        metrics = trainer.step().metrics()
+    assert trainer.prototypes.vectors.shape == (3, 16)
+    assert metrics["task_inference_accuracy"] > 0.9
+    full = ContinualTrainer(ContinualConfig(**TINY, seed=3))
+    assert full.prototypes.pixels is None
