@@ -53,18 +53,15 @@ def data_problems(spec: SweepSpec) -> list[Problem]:
     from workers.continual.datasets import dataset_missing
 
     base = spec.base_config
-    datasets = [("params", base.dataset, base.data_dir, base.download)]
-    for name in ("dataset", "data_dir"):
-        if name in spec.search_space:
-            for value in spec.search_space[name].probe_values():
-                config = {"dataset": base.dataset, "data_dir": base.data_dir, name: value}
-                datasets.append((f"search_space.{name}", config["dataset"], config["data_dir"],
-                                 base.download))
+    datasets = [(("params", "data_dir"), base.dataset, base.data_dir, base.download)]
+    for where, values in spec.probes():
+        if {"dataset", "data_dir"} & values.keys():
+            config = {"dataset": base.dataset, "data_dir": base.data_dir, **values}
+            loc = tuple(where.split(".")[:2])  # (search_space, the dimension)
+            datasets.append((loc, config["dataset"], config["data_dir"], base.download))
     problems: list[Problem] = []
-    for where, dataset, data_dir, download in datasets:
+    for loc, dataset, data_dir, download in datasets:
         missing = dataset_missing(dataset, data_dir, download)
         if missing:
-            field = "data_dir" if where == "params" else where.split(".")[1]
-            loc = ("params", "data_dir") if where == "params" else ("search_space", field)
             problems.append((loc, f"{'.'.join(loc)}: {missing}"))
     return problems

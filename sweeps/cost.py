@@ -133,7 +133,8 @@ def trial_memory_mb(workload: str, config: Any) -> float:
 
 
 def _sampled_probes(spec: SweepSpec) -> list[dict[str, Any]]:
-    names = [n for n, d in spec.search_space.items() if d.type != "grid" or spec.search_alg != "grid"]
+    names = [n for n, d in spec.search_space.items()
+             if d.type not in ("grid", "cases") or spec.search_alg != "grid"]
     values = [spec.search_space[n].probe_values() for n in names]
     combos = itertools.islice(itertools.product(*values), MAX_PROBES)
     return [dict(zip(names, combo, strict=True)) for combo in combos]
@@ -146,13 +147,13 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
     model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
     grid = {} if spec.search_alg != "grid" else {
-        n: d.values for n, d in spec.search_space.items() if d.type == "grid"}
+        n: list(d.values) for n, d in spec.search_space.items() if d.type in ("grid", "cases")}
     sampled = {n: d.model_dump() for n, d in spec.search_space.items() if n not in grid}
     probes = _sampled_probes(spec)
     trials = []
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
-        configs = [model.model_validate({**base, **fixed, **probe}) for probe in probes]
+        configs = [model.model_validate({**base, **spec.expand({**fixed, **probe})}) for probe in probes]
         trials.append(TrialEstimate(
             config={**fixed, **sampled}, samples=spec.num_samples,
             cost=max(trial_cost(workload, config) for config in configs),

@@ -29,6 +29,8 @@ PLAN_ENV = "DLAB_SWEEP_PLAN"
 
 def tune_domain(dimension, search_alg: str):
     """A spec dimension as a Ray Tune search-space domain."""
+    if dimension.type == "cases":  # (a grid search's only) the labels; the trial expands them
+        return tune.grid_search(list(dimension.values))
     if dimension.type == "grid":
         return tune.grid_search(dimension.values) if search_alg == "grid" else tune.choice(dimension.values)
     if dimension.type == "choice":

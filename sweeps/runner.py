@@ -113,7 +113,7 @@ def connect_ray(settings: Settings) -> None:
 def _trainable(plan: SweepPlan):
     resources = plan.spec.resources
     memory_mb = resources.memory_mb or estimate(plan.spec).max_trial_memory_mb
-    return trainable_for(plan.workload.name, resources.cpu, resources.gpu, memory_mb)
+    return trainable_for(plan.workload.name, resources.cpu, resources.gpu, memory_mb, plan.spec.cases)
 
 
 def _record_path(experiment_dir: Path) -> Path:

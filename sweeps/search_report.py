@@ -82,7 +82,7 @@ def distributions(plan: SweepPlan) -> dict[str, BaseDistribution]:
     """The spec's search space as Optuna distributions (grid and choice values categorical)."""
     out: dict[str, BaseDistribution] = {}
     for name, dim in plan.spec.search_space.items():
-        if dim.type in ("grid", "choice"):
+        if dim.type in ("grid", "choice", "cases"):  # (cases: their labels)
             out[name] = CategoricalDistribution([_choice(v) for v in dim.values])
         elif dim.type == "randint":
             out[name] = IntDistribution(dim.low, dim.high - 1)

@@ -65,6 +65,19 @@ class ChoiceDimension(_Dimension):
         return self.values
 
 
+class CasesDimension(_Dimension):
+    """Named settings, each a set of parameter values, every one tried (crossed with the grid
+    dimensions): e.g. the ``paper`` preset's own values (``{}``) against a setting a search
+    found. The dimension's name labels the setting in results and reports; it is no parameter."""
+
+    type: Literal["cases"]
+    values: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
+                 dict[str, Any]] = Field(min_length=1, max_length=100)
+
+    def probe_values(self) -> list[Any]:
+        return list(self.values)
+
+
 class _RangeDimension(_Dimension):
     low: float = Field(allow_inf_nan=False, ge=-1e12, le=1e12)
     high: float = Field(allow_inf_nan=False, ge=-1e12, le=1e12)
@@ -110,7 +123,8 @@ class RandIntDimension(_RangeDimension):
 
 
 Dimension = Annotated[
-    GridDimension | ChoiceDimension | UniformDimension | LogUniformDimension | RandIntDimension,
+    GridDimension | ChoiceDimension | CasesDimension | UniformDimension | LogUniformDimension
+    | RandIntDimension,
     Field(discriminator="type"),
 ]
 
@@ -200,22 +214,58 @@ class SweepSpec(BaseModel):
         overlap = set(self.params) & set(self.search_space)
         if overlap:
             raise ValueError(f"parameters both fixed and searched: {sorted(overlap)}")
-        for section, names in (("params", self.params), ("search_space", self.search_space)):
+        searched = {name for name, dim in self.search_space.items() if dim.type != "cases"}
+        for section, names in (("params", self.params), ("search_space", searched)):
             unknown = sorted(set(names) - set(fields))
             if unknown:
                 raise ValueError(f"{section}: unknown parameter(s) {unknown} for benchmark "
                                  f"{self.benchmark!r}")
+        self._check_cases(fields)
         base = {**benchmark.defaults, **self.params}
         self._base_config = _check_config(benchmark.config_model, base, "params")
-        for name, dimension in self.search_space.items():
-            for value in dimension.probe_values():
-                _check_config(benchmark.config_model, {**base, name: value}, f"search_space.{name}")
+        for where, values in self.probes():
+            _check_config(benchmark.config_model, {**base, **values}, where)
         self._check_devices()
         if self.metric is not None and self.metric not in benchmark.workload.metric_names:
             raise ValueError(f"metric: {self.benchmark!r} never reports {self.metric!r}; it reports "
                              f"{sorted(benchmark.workload.metric_names)}")
         self._check_search(benchmark)
         return self
+
+    def _check_cases(self, fields: dict[str, Any]) -> None:
+        """A cases dimension: a grid search's, named apart from every parameter, its settings
+        made of known parameters that neither params nor another dimension sets."""
+        for name, dimension in self.cases.items():
+            where = f"search_space.{name}"
+            if self.search_alg != "grid":
+                raise ValueError(f"{where}: cases are tried in turn by a grid search (search_alg is "
+                                 f"{self.search_alg!r})")
+            if name in fields:
+                raise ValueError(f"{where}: a cases dimension labels settings; {name!r} is a parameter, "
+                                 "name it otherwise (e.g. setting)")
+            for case, values in dimension.values.items():
+                unknown = sorted(set(values) - set(fields))
+                clash = sorted(set(values) & (set(self.params) | set(self.search_space)))
+                if unknown:
+                    raise ValueError(f"{where}.{case}: unknown parameter(s) {unknown}")
+                if clash:
+                    raise ValueError(f"{where}.{case}: {clash} also fixed in params or searched")
+
+    @property
+    def cases(self) -> dict[str, CasesDimension]:
+        """The search space's cases dimensions."""
+        return {n: d for n, d in self.search_space.items() if isinstance(d, CasesDimension)}
+
+    def expand(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Trial parameters with each case label replaced by its case's values (:func:`expand_cases`)."""
+        return expand_cases(values, self.cases)
+
+    def probes(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each dimension's probe values as parameters (cases expanded), with where they come
+        from (``search_space.<name>``): what validation tries against the config model."""
+        cases = self.cases
+        return [(f"search_space.{name}" + (f".{value}" if name in cases else ""), self.expand({name: value}))
+                for name, dimension in self.search_space.items() for value in dimension.probe_values()]
 
     def _check_search(self, benchmark: Benchmark) -> None:
         """What a model-based search needs: something to search, and objectives it can read."""
@@ -273,7 +323,7 @@ class SweepSpec(BaseModel):
             return self.num_samples
         points = 1
         for dimension in self.search_space.values():
-            if dimension.type == "grid":
+            if dimension.type in ("grid", "cases"):
                 points *= len(dimension.values)
         return points * self.num_samples
 
@@ -290,6 +340,15 @@ class SweepSpec(BaseModel):
         """A short content hash of the spec (stable across key order)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def expand_cases(values: dict[str, Any], cases: dict[str, CasesDimension]) -> dict[str, Any]:
+    """``values`` with each case label (``setting: found``) replaced by that case's parameter
+    values."""
+    out = {k: v for k, v in values.items() if k not in cases}
+    for name in cases.keys() & values.keys():
+        out.update(cases[name].values[values[name]])
+    return out
 
 
 def _check_config(model: type[BaseModel], values: dict[str, Any], where: str) -> BaseModel:

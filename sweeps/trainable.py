@@ -13,6 +13,7 @@ import ray
 import torch
 from ray import tune
 
+from sweeps.spec import CasesDimension, expand_cases
 from workers import get_workload
 
 STATE_FILE = "trainer_state.pt"
@@ -43,13 +44,17 @@ def placement() -> dict[str, str]:
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
-def run_trial(trial_config: dict[str, Any], workload: str) -> None:
-    """Train ``workload`` on this trial's config (validated here, once), reporting and
-    checkpointing after every unit of work; a retried trial continues from its checkpoint."""
+def run_trial(trial_config: dict[str, Any], workload: str,
+              cases: dict[str, CasesDimension] | None = None) -> None:
+    """Train ``workload`` on this trial's config (its case labels expanded, then validated here,
+    once), reporting and checkpointing after every unit of work; a retried trial continues from
+    its checkpoint."""
     _trial_threads()
     spec = get_workload(workload)
-    config = spec.config_model.model_validate(trial_config)
-    extras: dict[str, Any] = {**placement(), RESOLVED_CONFIG: config.model_dump(mode="json")}
+    cases = cases or {}
+    config = spec.config_model.model_validate(expand_cases(trial_config, cases))
+    labels = {name: trial_config[name] for name in cases if name in trial_config}
+    extras: dict[str, Any] = {**placement(), RESOLVED_CONFIG: {**config.model_dump(mode="json"), **labels}}
 
     def report(metrics: dict[str, Any], checkpoint) -> None:
         nonlocal extras
@@ -61,10 +66,13 @@ def run_trial(trial_config: dict[str, Any], workload: str) -> None:
     spec.train(config, report, _resume_state())
 
 
-def trainable_for(workload: str, cpu: float, gpu: float, memory_mb: float | None = None):
+def trainable_for(workload: str, cpu: float, gpu: float, memory_mb: float | None = None,
+                  cases: dict[str, CasesDimension] | None = None):
     """The trainable Ray Tune runs for ``workload``, with its per-trial resources (``memory_mb``:
-    Ray's ``memory`` resource, so a node runs only as many trials at once as its memory holds)."""
+    Ray's ``memory`` resource, so a node runs only as many trials at once as its memory holds)
+    and the spec's cases dimensions, which each trial expands."""
     resources = {"cpu": cpu, "gpu": gpu}
     if memory_mb is not None:
         resources["memory"] = memory_mb * 2**20
-    return tune.with_resources(tune.with_parameters(run_trial, workload=workload), resources)
+    return tune.with_resources(tune.with_parameters(run_trial, workload=workload, cases=cases or {}),
+                               resources)

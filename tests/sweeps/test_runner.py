@@ -244,3 +244,22 @@ def test_a_sweep_whose_every_trial_fails_ends_failed_with_the_real_cause(tmp_pat
     assert parent.info.status == "FAILED" and "MNIST not found" in parent.data.tags["dlab.error"]
     children = child_runs(client, record.experiment_id, record.parent_run_id)
     assert len(children) == 2 and all(run.info.status == "FAILED" for run in children)
+
+
+def test_a_cases_sweep_runs_each_named_setting_and_reports_by_its_name(tmp_path, local_ray):
+    """``type: cases``: each trial trains on its case's values, its run carries the case's name,
+    and the report groups by it."""
+    settings = Settings(home=tmp_path)
+    cases = {"one": {"num_segments": 1}, "three": {"num_segments": 3, "lr": 0.002}}
+    outcome = run_sweep(_spec("cases", search_space={"setting": {"type": "cases", "values": cases},
+                                                     "seed": {"type": "grid", "values": [0]}}), settings)
+    assert outcome.status == "succeeded"
+    client = MlflowClient(settings.tracking_uri)
+    record = load_record(outcome.experiment_dir)
+    runs = {run.data.params["setting"]: run for run in child_runs(client, record.experiment_id,
+                                                                   record.parent_run_id)}
+    assert set(runs) == {"one", "three"}
+    assert runs["one"].data.params["num_segments"] == "1" and runs["three"].data.params["num_segments"] == "3"
+    assert runs["three"].data.params["lr"] == "0.002" and runs["one"].data.params["lr"] != "0.002"
+    assert runs["three"].data.tags["mlflow.runName"] == "setting=three seed=0"
+    assert [row["setting"] for row in outcome.report.rows] == ["one", "three"]

@@ -52,6 +52,17 @@ def _with(**changes):
         (_with(search_alg="optuna", objectives=[{"metric": "mean_accuracy"}]), "already an objective"),
         (_with(search_alg="optuna", objectives=[{"metric": "forgetting", "mode": "least"}]),
          "objectives.0.mode"),
+        (_with(search_space={"setting": {"type": "cases", "values": {"a": {"lr": 0.1}, "b": {"lr": -1}}}}),
+         "search_space.setting.b: lr: Input should be greater than 0"),
+        (_with(search_space={"setting": {"type": "cases", "values": {"a": {"segmnets": 3}}}}),
+         "search_space.setting.a: unknown parameter(s) ['segmnets']"),
+        (_with(search_space={"setting": {"type": "cases", "values": {"a": {"num_tasks": 3}}}}),
+         "search_space.setting.a: ['num_tasks'] also fixed"),
+        (_with(search_space={"lr": {"type": "cases", "values": {"a": {"epochs": 2}}}}),
+         "search_space.lr: a cases dimension labels settings"),
+        (_with(search_alg="random", search_space={"setting": {"type": "cases", "values": {"a": {}}}}),
+         "cases are tried in turn by a grid search"),
+        (_with(search_space={"setting": {"type": "cases", "values": {"has space": {}}}}), "setting"),
     ],
 )
 def test_invalid_spec_names_the_field(spec, field):
@@ -182,3 +193,16 @@ def test_the_tpe_search_example_is_a_seeded_two_objective_search_priced_at_its_b
     cost = estimate(spec)
     assert cost.expected_trials == 30 and cost.total_cost == 30 * cost.max_trial_cost
     assert cost.early_stopping.rungs == [1, 3, 9] and cost.early_stopping.expected_cost < cost.total_cost
+
+
+def test_cases_are_named_settings_crossed_with_the_grid_and_priced_each_as_its_own():
+    spec = SweepSpec.model_validate(_with(search_space={
+        "setting": {"type": "cases", "values": {"narrow": {}, "wide": {"num_segments": 8, "epochs": 2}}},
+        "seed": {"type": "grid", "values": [0, 1, 2]}}))
+    assert spec.expected_trials == 6
+    assert spec.expand({"setting": "wide", "seed": 1}) == {"num_segments": 8, "epochs": 2, "seed": 1}
+    assert spec.expand({"setting": "narrow", "seed": 1}) == {"seed": 1}
+    priced = {(t.config["setting"], t.config["seed"]): t.cost for t in estimate(spec).trials}
+    assert len(priced) == 6 and priced[("wide", 0)] > 2 * priced[("narrow", 0)]  # 8 segments, 2 epochs
+    space = SweepPlan.resolve(spec).param_space()
+    assert space["setting"] == {"grid_search": ["narrow", "wide"]} and "num_segments" not in space
