@@ -1,0 +1,93 @@
+"""mkdocs hook: the findings page's tables, generated at every build from the sweep reports
+committed under ``docs/findings/<name>/`` (``dlab report <id> --out docs/findings/<name>``), so
+the numbers on the page are the reports' own and cannot drift from them.
+
+- ``<!-- dlab:findings-table NAME -->``: one row per setting, each metric's mean ± std over seeds
+  with n, then the sweep's id, trials and efficiency;
+- ``<!-- dlab:findings-subnetworks NAME -->``: per setting, each hidden layer's mean task-pair
+  overlap of the kWTA winners (mean ± std over seeds).
+
+A report not committed yet renders as a line saying so, with the command that makes it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import Files
+from mkdocs.structure.pages import Page
+
+from sweeps.report import SweepReport, load_report
+from sweeps.tracking import format_value
+
+ROOT = Path(__file__).resolve().parents[2]
+FINDINGS = ROOT / "docs" / "findings"
+PLACEHOLDER = re.compile(r"<!-- dlab:findings-(table|subnetworks) ([a-z0-9-]+) -->")
+
+
+def mean_std(mean: Any, std: Any, count: Any = None) -> str:
+    """``0.830 ± 0.006 (n = 3)``; a lone seed has no std; a missing mean is a dash."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    text = f"{mean:.3f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {std:.3f}"
+    return text + (f" (n = {int(count)})" if count is not None else "")
+
+
+def _missing(name: str) -> str:
+    return (f"*Not run yet: its report goes to `docs/findings/{name}/` "
+            f"(`dlab report <id> --out docs/findings/{name}`).*")
+
+
+def _setting(report: SweepReport, row: dict[str, Any]) -> list[str]:
+    return [format_value(row.get(g)) for g in report.group_by]
+
+
+def results_table(report: SweepReport) -> str:
+    """The report's rows as a Markdown table, with the sweep's trials and efficiency below."""
+    header = [*report.group_by, *report.metrics]
+    out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for row in report.rows:
+        cells = [mean_std(row.get(f"{m}_mean"), row.get(f"{m}_std"), row.get("count") if i == 0 else None)
+                 for i, m in enumerate(report.metrics)]
+        out.append("| " + " | ".join([*_setting(report, row), *cells]) + " |")
+    note = f"\nSweep `{report.sweep_id}`: {report.trials_finished} of {report.trials} trials finished"
+    found = report.efficiency
+    if found is not None:
+        note += (f"; efficiency {found.efficiency:.2f} ({found.trial_time_s / 3600:.1f} trial-hours "
+                 f"over {found.wall_s / 3600:.2f} h x {found.cores:g} cores)")
+    return "\n".join(out) + "\n" + note + ".\n"
+
+
+def subnetworks_table(report: SweepReport) -> str:
+    """Per setting: each hidden layer's mean task-pair overlap (mean ± std over seeds)."""
+    if not report.subnetworks:
+        return "*This report has no subnetwork analysis.*\n"
+    depth = max(len(s["layers"]) for s in report.subnetworks)
+    header = [*report.group_by, *(f"layer {i + 1} overlap" for i in range(depth)), "units on per input"]
+    out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for setting in report.subnetworks:
+        layers = setting["layers"]
+        cells = [mean_std(layer["mean_overlap_mean"], layer["mean_overlap_std"]) for layer in layers]
+        sizes = " / ".join(str(layer["winners_per_input"]) for layer in layers)
+        out.append("| " + " | ".join([*_setting(report, setting["setting"]), *cells, sizes]) + " |")
+    return "\n".join(out) + "\n"
+
+
+def render(kind: str, name: str, findings: Path = FINDINGS) -> str:
+    """The Markdown a placeholder stands for."""
+    directory = findings / name
+    if not (directory / "report.json").is_file():
+        return _missing(name)
+    report = load_report(directory)
+    return results_table(report) if kind == "table" else subnetworks_table(report)
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Fill the findings tables a page asks for."""
+    return PLACEHOLDER.sub(lambda match: render(match.group(1), match.group(2)), markdown)
