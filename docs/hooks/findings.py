@@ -3,7 +3,7 @@ committed under ``docs/findings/<name>/`` (``dlab report <id> --out docs/finding
 the numbers on the page are the reports' own and cannot drift from them.
 
 - ``<!-- dlab:findings-table NAME -->``: one row per setting, each metric's mean ± std over seeds
-  with n, then the sweep's id, trials and efficiency;
+  with n, then the sweep's id, trials and efficiency, and the report's figures;
 - ``<!-- dlab:findings-subnetworks NAME -->``: per setting, each hidden layer's mean task-pair
   overlap of the kWTA winners (mean ± std over seeds).
 
@@ -79,13 +79,19 @@ def subnetworks_table(report: SweepReport) -> str:
     return "\n".join(out) + "\n"
 
 
+def figures(report: SweepReport, name: str) -> str:
+    """The report's figures, linked from a page beside ``findings/`` (each also as SVG)."""
+    return "".join(f"\n![{report.sweep_id}: {Path(f).stem.replace('_', ' ')}](findings/{name}/{f})\n"
+                   for f in report.figures)
+
+
 def render(kind: str, name: str, findings: Path = FINDINGS) -> str:
     """The Markdown a placeholder stands for."""
     directory = findings / name
     if not (directory / "report.json").is_file():
         return _missing(name)
     report = load_report(directory)
-    return results_table(report) if kind == "table" else subnetworks_table(report)
+    return results_table(report) + figures(report, name) if kind == "table" else subnetworks_table(report)
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:

@@ -29,7 +29,8 @@ def _write(directory: Path) -> None:
                     "layers": [_layer(0.11, 0.004, 102), _layer(0.31, 0.02, 102)]}]
     report = SweepReport(
         sweep_id="findings-subnetworks-1", metric="mean_accuracy", group_by=["variant"], trials=5,
-        trials_finished=4, rows=rows, table_csv="results.csv", table_json="results.json", figures=[],
+        trials_finished=4, rows=rows, table_csv="results.csv", table_json="results.json",
+        figures=["subnetworks.png"],
         metrics=["mean_accuracy", "forgetting"], subnetworks=subnetworks,
         efficiency=SweepEfficiency(trial_time_s=7200.0, wall_s=3800.0, cores=2, efficiency=0.947,
                                    wall_from="drivers"))
@@ -43,7 +44,8 @@ def test_a_committed_report_renders_as_its_settings_with_mean_std_and_n(tmp_path
     assert table[0] == "| variant | mean_accuracy | forgetting |"
     assert table[2] == "| active_dendrites | 0.830 ± 0.006 (n = 3) | 0.044 ± 0.006 |"
     assert table[3] == "| mlp | 0.773 (n = 1) | 0.100 |"  # one seed: no std
-    assert "4 of 5 trials finished; efficiency 0.95 (2.0 trial-hours over 1.06 h x 2 cores)" in table[-1]
+    assert "4 of 5 trials finished; efficiency 0.95 (2.0 trial-hours over 1.06 h x 2 cores)" in table[5]
+    assert table[-1] == "![findings-subnetworks-1: subnetworks](findings/subnetworks/subnetworks.png)"
     layers = findings.render("subnetworks", "subnetworks", tmp_path).splitlines()
     assert layers[0] == "| variant | layer 1 overlap | layer 2 overlap | units on per input |"
     assert layers[2] == "| active_dendrites | 0.110 ± 0.004 | 0.310 ± 0.020 | 102 / 102 |"
