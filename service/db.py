@@ -56,6 +56,9 @@ class SweepRow(Base):
     cluster_resumes: Mapped[int] = mapped_column(Integer, default=0)
     """Of ``driver_restarts``, those made because a new Ray cluster no longer knew the driver
     (the machine or the head stopped): bounded apart from driver deaths."""
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Waiting in the service's queue for a running slot (``DLAB_MAX_RUNNING_SWEEPS``): its
+    driver starts when one frees, in submission order."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     """Set by a cancel; the submission checks it before and after starting the driver, so a
     cancel wins whatever moment it arrives."""

@@ -70,9 +70,12 @@ class Reconciler:
     """Refreshes records from Ray and MLflow (the service's background loop) and reads them."""
 
     def __init__(self, settings: ServiceSettings, sessions: sessionmaker, drivers: SweepDrivers,
-                 mlflow: MlflowClient, on_change: Callable[[str], None] = lambda _sweep_id: None) -> None:
+                 mlflow: MlflowClient, on_change: Callable[[str], None] = lambda _sweep_id: None,
+                 start_held: Callable[[], list[str]] = list) -> None:
         self.settings = settings
         self.on_change = on_change
+        self.start_held = start_held
+        """Starts held sweeps while running slots are free (:meth:`Submissions.start_held`)."""
         """Called with a sweep's id after its record was written, in this thread (renders the API's
         reads of it again, so a read never waits on Ray, MLflow or the database)."""
         self.sessions = sessions
@@ -111,7 +114,10 @@ class Reconciler:
                 except Exception:  # one bad record must not stop the others
                     log.exception("reconciling sweep %s failed", row.id)
                     session.rollback()
-            return sum(row.active for row in rows)
+            active = sum(row.active for row in rows)
+        for sweep_id in self.start_held():  # the running slots that ended sweeps freed
+            log.info("sweep %s: a running slot is free; its driver started", sweep_id)
+        return active
 
     def refresh(self, session: Session, row: SweepRow) -> None:
         """Update one record from its driver's state and its MLflow runs; settle it if it ended."""
@@ -133,6 +139,10 @@ class Reconciler:
         self.on_change(row.id)
 
     def _follow_driver(self, row: SweepRow) -> None:
+        if row.held:  # waiting for a running slot: no driver yet
+            if row.cancel_requested:
+                self._cancelled(row)
+            return
         if not row.driver_submitted:
             if (utcnow() - _aware(row.created_at)).total_seconds() > SUBMIT_GRACE_S:
                 if row.cancel_requested:
@@ -205,7 +215,7 @@ class Reconciler:
 
     @staticmethod
     def _cancelled(row: SweepRow, at: datetime | None = None) -> None:
-        row.status, row.finished_at = "cancelled", at or utcnow()
+        row.status, row.finished_at, row.held = "cancelled", at or utcnow(), False
 
     def _fail(self, row: SweepRow, error: str, at: datetime | None = None) -> None:
         row.status, row.error, row.finished_at = "failed", public_error(error), at or utcnow()
@@ -257,6 +267,10 @@ class Reconciler:
             session.commit()
             session.refresh(row)
             self.on_change(row.id)
+            if row.held:  # never started: nothing to stop
+                self._cancelled(row)
+                session.commit()
+                self.on_change(row.id)
             if not row.driver_submitted:
                 return row
             self.drivers.stop(row.job_id)

@@ -156,4 +156,5 @@ class SweepRecords:
             mlflow_parent_run_id=row.parent_run_id, spec=encodable(row.spec),
             links=links(row.id, self.settings, row.experiment_id, row.parent_run_id),
             driver_restarts=row.driver_restarts or 0, cancel_requested=bool(row.cancel_requested),
+            waiting_for_slot=bool(row.held),
         )

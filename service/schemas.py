@@ -121,6 +121,9 @@ class SweepDetail(SweepSummary):
     cancel_requested: bool = Field(
         False, description="a cancel was accepted: the sweep ends `cancelled` (its driver is stopped, "
                            "or never started if the submission was still in flight)")
+    waiting_for_slot: bool = Field(
+        False, description="queued behind running sweeps (`DLAB_MAX_RUNNING_SWEEPS`): its driver "
+                           "starts, in submission order, when one of them ends")
 
 
 class SweepCreated(BaseModel):

@@ -34,8 +34,10 @@ class Services:
         drivers = SweepDrivers(settings)
         mlflow = MlflowClient(settings.tracking_uri)
         records = SweepRecords(settings, sessions)
-        reconciler = Reconciler(settings, sessions, drivers, mlflow, on_change=records.changed)
+        submissions = Submissions(settings, sessions, drivers, lambda: reconciler.nodes,
+                                  on_change=records.changed)
+        reconciler = Reconciler(settings, sessions, drivers, mlflow, on_change=records.changed,
+                                start_held=submissions.start_held)
         return cls(settings=settings, sessions=sessions, drivers=drivers, mlflow=mlflow, records=records,
-                   submissions=Submissions(settings, sessions, drivers, lambda: reconciler.nodes,
-                                           on_change=records.changed),
-                   reconciler=reconciler, reports=Reports(settings, mlflow, lambda: reconciler.nodes))
+                   submissions=submissions, reconciler=reconciler,
+                   reports=Reports(settings, mlflow, lambda: reconciler.nodes))

@@ -44,6 +44,10 @@ class ServiceSettings(Settings):
                                  description="open connections and running requests at once (503 beyond)")
     max_trials_per_sweep: int = Field(512, ge=1)
     max_active_sweeps: int = Field(4, ge=1, description="queued + running sweeps at once")
+    max_running_sweeps: int | None = Field(
+        None, ge=1, description="sweeps whose drivers run at once; later ones wait queued and start "
+                                "in submission order as running ones end (one sweep at a time keeps "
+                                "each sweep's cores its own); unset: every sweep starts at once")
     poll_interval_s: float = Field(1.0, gt=0, description="how often running sweeps are refreshed")
     local_ray_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray head")
     max_driver_restarts: int = Field(

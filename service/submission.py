@@ -100,7 +100,7 @@ class Submissions:
             row = SweepRow(id=plan.sweep_id, name=spec.name, benchmark=spec.benchmark, status="queued",
                            spec=spec.model_dump(mode="json"), spec_hash=spec.spec_hash(),
                            idempotency_key=idempotency_key, expected_trials=plan.expected_trials,
-                           metric=plan.metric, mode=plan.mode)
+                           metric=plan.metric, mode=plan.mode, held=not self._slot_free(session))
             session.add(row)
             try:
                 session.commit()
@@ -111,7 +111,41 @@ class Submissions:
                 if existing is None:
                     raise
                 return existing, False
+            if row.held:  # started by start_held once a running sweep ends
+                return row, True
             return self._start_driver(session, row, plan), True
+
+    def _slot_free(self, session: Session) -> bool:
+        """Whether one more sweep's driver may run now (``max_running_sweeps``)."""
+        limit = self.settings.max_running_sweeps
+        if limit is None:
+            return True
+        running = session.scalar(select(func.count()).select_from(SweepRow).where(
+            SweepRow.status.in_(ACTIVE_SWEEP_STATUSES), SweepRow.held.is_not(True)))
+        return running < limit
+
+    def start_held(self) -> list[str]:
+        """Start the drivers of held sweeps, oldest first, while running slots are free; returns
+        their ids. A sweep whose driver cannot be started now (Ray unreachable) stays held."""
+        started: list[str] = []
+        with self._lock, self.sessions() as session:
+            waiting = session.scalars(select(SweepRow).where(
+                SweepRow.held.is_(True), SweepRow.status.in_(ACTIVE_SWEEP_STATUSES))
+                .order_by(SweepRow.created_at))
+            for row in list(waiting):
+                if not self._slot_free(session):
+                    break
+                plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_validate(row.spec))
+                row.held = False
+                session.commit()
+                try:
+                    self._start_driver(session, row, plan)
+                except ClusterUnavailable:
+                    row.status, row.finished_at, row.error, row.held = "queued", None, None, True
+                    session.commit()
+                    break
+                started.append(row.id)
+        return started
 
     def _start_driver(self, session: Session, row: SweepRow, plan: SweepPlan) -> SweepRow:
         """Start the recorded sweep's driver unless a cancel came first. A cancel may arrive at

@@ -122,7 +122,7 @@ def test_closed_vocabularies_are_enums(doc):
     assert schemas["SweepDetail"]["properties"]["mode"]["enum"] == ["max", "min"]
     dimension = schemas["SweepSpec"]["properties"]["search_space"]["additionalProperties"]
     mapping = dimension["discriminator"]["mapping"]
-    assert set(mapping) == {"grid", "choice", "uniform", "loguniform", "randint"}
+    assert set(mapping) == {"grid", "choice", "cases", "uniform", "loguniform", "randint"}
     for kind, ref in mapping.items():
         assert resolve(doc, ref)["properties"]["type"]["const"] == kind
     status_query = next(p for p in doc["paths"][API]["get"]["parameters"] if p["name"] == "status")

@@ -1,0 +1,50 @@
+"""Sweeps one at a time (``DLAB_MAX_RUNNING_SWEEPS=1``): a sweep submitted while another runs
+waits queued with no driver, starts when the running one ends, in submission order, and a
+waiting one cancelled never starts. Real uvicorn, Ray head and MLflow store."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.client import DlabClient
+from service.cluster import stop_local_head
+from service.local_stack import ApiProcess
+from service.settings import ServiceSettings
+from tests.service.specs import spec
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("queue-home")
+    process = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_RUNNING_SWEEPS": "1"}).start()
+    yield process
+    process.stop()
+    stop_local_head(ServiceSettings(home=home))
+
+
+def test_sweeps_run_one_after_another_in_submission_order(api):
+    with DlabClient(api.url, api.token()) as client:
+        first = client.submit(spec("first", segments=(1, 2), params={"epochs": 2}))
+        second = client.submit(spec("second", segments=(1,)))
+        third = client.submit(spec("third", segments=(1,)))
+        waiting = client.status(second["id"])
+        assert waiting["status"] == "queued" and waiting["waiting_for_slot"]
+        assert waiting["mlflow_parent_run_id"] is None  # no driver: nothing recorded yet
+        cancelled = client.cancel(third["id"])
+        assert cancelled["status"] == "cancelled" and not cancelled["waiting_for_slot"]
+
+        def ended(sweep_id: str):
+            detail = client.status(sweep_id)
+            return detail if detail["status"] in ("succeeded", "failed", "cancelled") else None
+
+        done = [wait_for(lambda s=s: ended(s["id"]), 300, f"sweep {s['id']} to end", watch=[api.watched])
+                for s in (first, second)]
+        assert [d["status"] for d in done] == ["succeeded", "succeeded"], [d["error"] for d in done]
+        assert done[1]["started_at"] >= done[0]["finished_at"]  # it waited for the first to end
+        assert not done[1]["waiting_for_slot"]
+        never = client.status(third["id"])
+        assert never["status"] == "cancelled" and never["started_at"] is None
+        assert never["mlflow_parent_run_id"] is None and never["trials"]["done"] == 0
