@@ -34,6 +34,15 @@ are row-sparse; measured 11 bytes per segment weight, 2 x 2048 units, 10 vs 40 s
 PROCESS_BASE_MB = {"continual": 500.0, "metaworld": 1000.0}
 """A trial process before its network and data: measured peak resident set of a tiny trial, 460
 MiB (continual, digits, 2 x 16 units) and 951 MiB (MT10, 2 x 48 units, 10 train + 10 eval envs)."""
+DATA_COPIES = 4
+"""Copies of a continual trial's data set at its peak: the data set (cached by the worker), a
+task's permuted copy, a test split's during evaluation and the load's standardisation
+temporaries, with what the allocator keeps of them. Measured on full-size permuted
+Fashion-MNIST, 10 tasks, one thread per trial, in fresh processes: kWTA + sparse weights without
+dendrites peaked at 1,339 MiB, Active Dendrites at 1,568-1,597 MiB; with 2 copies the estimate
+was 1,032 and 1,523 MiB, with 4 it is 1,450 and 1,942. Workers that had run a trial before
+peaked higher (1,563 and 1,810 MiB) before they released the last trial's freed memory
+(``workers.memory.release_freed_memory``)."""
 ACTIVATION_COPIES = 3
 """Hidden activations held per layer and sample (pre-activation, output, gradient)."""
 REPLAY_BYTES = 4 * (2 * MT_OBS_DIM + MT_ACTION_DIM + 2) + 8
@@ -115,7 +124,7 @@ def trial_memory_mb(workload: str, config: Any) -> float:
         features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
         context = config.context_dim(features)
         trained = network_parameters(config, features, classes, context) * TRAINED_PARAMETER_BYTES
-        data = 2 * (samples * 7 // 6) * features * 4  # train + test (~1/6), and one permuted copy
+        data = DATA_COPIES * (samples * 7 // 6) * features * 4  # train + test (~1/6) in fp32
         batch = max(config.batch_size, config.eval_batch_size)
         activations = batch * sum(config.hidden_sizes) * 4 * ACTIVATION_COPIES
         if config.model == "dendritic":  # segment activations of every prototype at evaluation

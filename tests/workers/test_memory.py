@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from workers.continual import ContinualConfig, train_continual
-from workers.memory import peak_rss_mb
+from workers.memory import peak_rss_mb, release_freed_memory
 
 TINY = dict(dataset="digits", num_tasks=2, hidden_sizes=[16, 16], epochs=1, batch_size=64)
 
@@ -53,3 +54,16 @@ def test_the_peak_counts_what_the_run_allocates():
     large = measured_peak_mb(**{**TINY, "hidden_sizes": [2048, 2048], "num_segments": 4, "num_tasks": 1})
     params = 64 * 2048 + 2048 * 2048 + 2048 * 10 + 2 * 2048 * 4 * 64  # ~5.4M
     assert large - small > 0.8 * params * 16 / 2**20, (small, large)
+
+
+def test_a_reused_worker_hands_back_the_memory_its_last_trial_freed():
+    """Freed heap memory held between live blocks (a trial's many mid-sized buffers, freed when
+    it ends) stays resident until ``release_freed_memory`` hands it back."""
+    blocks = [np.ones(16_000, dtype=np.float32) for _ in range(6_000)]  # 64 KB each: the heap
+    keep = blocks[::50]  # live blocks pin the heap: freeing the rest cannot shrink it from the top
+    del blocks
+    before = _current_rss_mb()
+    release_freed_memory()
+    after = _current_rss_mb()
+    assert before - after > 200, (before, after)
+    assert len(keep) == 120
