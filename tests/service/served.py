@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
-from service.cluster import free_port
+from service.cluster import free_port, stop_local_head
+from service.local_stack import ApiProcess
 from service.server import server_config
 from service.settings import ServiceSettings
 from tests.waiting import wait_for
@@ -50,3 +52,15 @@ def app_without_lifespan(settings: ServiceSettings):
     app = create_app(settings)
     app.state.settings, app.state.tokens, app.state.services = settings, settings.tokens(), services
     return TestClient(app), services
+
+
+@contextlib.contextmanager
+def served_stack(home: Path, env: dict[str, str]) -> Iterator[ApiProcess]:
+    """``dlab serve`` as a real process on ``home`` with ``env``, and its embedded Ray head,
+    both stopped at the end."""
+    process = ApiProcess(home, env=env).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        stop_local_head(ServiceSettings(home=home))

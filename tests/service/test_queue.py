@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 
 from service.client import DlabClient
-from service.cluster import stop_local_head
-from service.local_stack import ApiProcess
-from service.settings import ServiceSettings
+from tests.service.served import served_stack
 from tests.service.specs import spec
 from tests.waiting import wait_for
 
@@ -18,11 +16,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("queue-home")
-    process = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_RUNNING_SWEEPS": "1"}).start()
-    yield process
-    process.stop()
-    stop_local_head(ServiceSettings(home=home))
+    env = {"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_RUNNING_SWEEPS": "1"}
+    with served_stack(tmp_path_factory.mktemp("queue-home"), env) as process:
+        yield process
 
 
 def test_sweeps_run_one_after_another_in_submission_order(api):

@@ -17,9 +17,8 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
-from service.cluster import stop_local_head
 from service.local_stack import ApiProcess
-from service.settings import ServiceSettings
+from tests.service.served import served_stack
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -44,11 +43,9 @@ BAD_SPEC = spec_yaml("bad-spec", [1, 2], kw_percent_on=1.5)
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("web-home")
-    process = ApiProcess(home, env={"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_TRIAL_COST": "1e11"}).start()
-    yield process
-    process.stop()
-    stop_local_head(ServiceSettings(home=home))
+    env = {"DLAB_POLL_INTERVAL_S": "0.5", "DLAB_MAX_TRIAL_COST": "1e11"}
+    with served_stack(tmp_path_factory.mktemp("web-home"), env) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
