@@ -11,6 +11,7 @@ from service.db import SweepRow
 from service.settings import ServiceSettings
 from sweeps import figures
 from sweeps.report import SweepReport
+from sweeps.spec import SweepSpec
 from tests.service.served import app_without_lifespan
 from tests.service.specs import spec
 
@@ -116,3 +117,22 @@ def test_a_figure_saved_again_while_it_is_read_is_never_torn(tmp_path):
     assert seen
     torn = [len(body) for body in seen if len(body) not in sizes]
     assert not torn, f"{len(torn)} of {len(seen)} reads saw a partly written figure"
+
+
+def test_a_sweep_without_a_saved_report_has_its_report_built_from_mlflow(tmp_path):
+    """A running sweep, or one whose driver was stopped before it wrote its report: the service
+    builds the report from the stored spec and the MLflow runs."""
+    settings = ServiceSettings(home=tmp_path / "home", api_tokens=["t"])
+    client, services = app_without_lifespan(settings)
+    experiment = services.mlflow.create_experiment("e", artifact_location=(tmp_path / "a").as_uri())
+    parent = services.mlflow.create_run(experiment).info.run_id
+    with services.sessions() as session:
+        session.add(SweepRow(id="s-2", name="s", benchmark="permuted_digits", status="running",
+                             spec=SweepSpec.model_validate(spec("s")).model_dump(mode="json"),
+                             spec_hash="h", expected_trials=2, metric="mean_accuracy", mode="max",
+                             driver_submitted=True, experiment_id=experiment, parent_run_id=parent,
+                             trials=[]))
+        session.commit()
+    answer = client.get("/api/v1/sweeps/s-2/report", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["trials"] == 0 and answer.json()["efficiency"] is None

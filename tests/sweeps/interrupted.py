@@ -28,9 +28,12 @@ def interrupt_cli_sweep(spec_path: Path, home: Path, finished: int = 2) -> tuple
     """Run the spec with ``dlab sweep run`` under ``DLAB_HOME=home``, Ctrl-C it once ``finished``
     trials have finished; its exit code and output (a driver that dies first fails the wait)."""
     env = {**os.environ, "DLAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    tracking_uri = Settings(home=home).tracking_uri
+    # the store's tables made here, once: the driver and this test's polls would otherwise both
+    # create them at the same moment (MLflow's migration then fails: duplicate column name)
+    MlflowClient(tracking_uri).search_experiments(max_results=1)
     driver = subprocess.Popen([sys.executable, "-m", "dlab.cli", "sweep", "run", str(spec_path), "--quiet"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    tracking_uri = Settings(home=home).tracking_uri
     try:
         def enough_finished():
             assert driver.poll() is None, driver.communicate()[0]
