@@ -40,7 +40,7 @@ def mean_std(mean: Any, std: Any, count: Any = None) -> str:
 
 
 def _missing(name: str) -> str:
-    return (f"*Not run yet: its report goes to `docs/findings/{name}/` "
+    return (f"*No report yet (the sweep has not finished): it goes to `docs/findings/{name}/` "
             f"(`dlab report <id> --out docs/findings/{name}`).*")
 
 

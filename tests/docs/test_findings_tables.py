@@ -53,7 +53,7 @@ def test_a_committed_report_renders_as_its_settings_with_mean_std_and_n(tmp_path
 
 def test_a_placeholder_without_a_report_says_so_and_how_to_make_it(tmp_path):
     text = findings.render("table", "density", tmp_path)
-    assert text.startswith("*Not run yet") and "--out docs/findings/density" in text
+    assert text.startswith("*No report yet") and "--out docs/findings/density" in text
     page = "before\n<!-- dlab:findings-table density -->\nafter"
     assert findings.PLACEHOLDER.sub(lambda m: findings.render(m.group(1), m.group(2), tmp_path), page) == (
         f"before\n{text}\nafter")
