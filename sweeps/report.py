@@ -222,9 +222,10 @@ def subnetwork_grid_figure(summary: list[dict], title: str):
             image = fig.heatmap(ax, np.asarray(layer["overlap"], float), setting["tasks"], setting["tasks"],
                                 annotate=len(setting["tasks"]) <= 6)
             spread = layer["mean_overlap_std"]
+            seeds = setting["seeds"]
             ax.set_title(f"{name}, layer {c + 1}\nmean overlap {layer['mean_overlap_mean']:.2f}"
                          + (f" ± {spread:.2f}" if spread is not None else "")
-                         + f" (n = {setting['seeds']} seeds)", fontsize=8)
+                         + f" (n = {seeds} seed{'s' if seeds != 1 else ''})", fontsize=8)
     if image is not None:
         figure.colorbar(image, ax=axes.ravel().tolist(), label="overlap of kWTA winners (weighted Jaccard)")
     figure.suptitle(title, fontsize=10)
