@@ -138,21 +138,19 @@ class Submissions:
                 plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_validate(row.spec))
                 row.held = False
                 session.commit()
-                try:
-                    self._start_driver(session, row, plan)
-                except ClusterUnavailable:
-                    row.status, row.finished_at, row.error, row.held = "queued", None, None, True
-                    session.commit()
-                    break
+                if self._start_driver(session, row, plan, hold_if_unreachable=True).held:
+                    break  # Ray cannot take it now: the next round tries again
                 started.append(row.id)
         return started
 
-    def _start_driver(self, session: Session, row: SweepRow, plan: SweepPlan) -> SweepRow:
+    def _start_driver(self, session: Session, row: SweepRow, plan: SweepPlan,
+                      hold_if_unreachable: bool = False) -> SweepRow:
         """Start the recorded sweep's driver unless a cancel came first. A cancel may arrive at
         any moment (it sets ``cancel_requested``): checked before the driver is submitted, and
         after, by a conditional update that marks the driver submitted only if no cancel is
         recorded; if one is, the just-started driver is stopped (a cancel that finds the driver
-        already marked submitted stops it itself)."""
+        already marked submitted stops it itself). An unreachable Ray fails the sweep, or, with
+        ``hold_if_unreachable`` (a sweep that waited for its slot), holds it again."""
         session.refresh(row)
         if row.cancel_requested:
             row.status, row.finished_at, row.settled = "cancelled", utcnow(), True
@@ -162,6 +160,10 @@ class Submissions:
         try:
             self.drivers.submit(plan)
         except ClusterUnavailable:
+            if hold_if_unreachable:
+                row.held = True
+                session.commit()
+                return row
             row.status, row.finished_at = "failed", utcnow()
             row.error = "could not start the driver: the Ray cluster is unreachable"
             session.commit()

@@ -7,7 +7,10 @@ from __future__ import annotations
 import pytest
 
 from service.client import DlabClient
-from tests.service.served import served_stack
+from service.db import SweepRow
+from service.settings import ServiceSettings
+from sweeps.spec import SweepSpec
+from tests.service.served import app_without_lifespan, served_stack
 from tests.service.specs import spec
 from tests.waiting import wait_for
 
@@ -44,3 +47,21 @@ def test_sweeps_run_one_after_another_in_submission_order(api):
         never = client.status(third["id"])
         assert never["status"] == "cancelled" and never["started_at"] is None
         assert never["mlflow_parent_run_id"] is None and never["trials"]["done"] == 0
+
+
+def test_a_waiting_sweep_that_ray_cannot_take_stays_waiting(tmp_path):
+    """Its slot is free but Ray is unreachable: the sweep waits on (queued, held), not failed,
+    and the next round tries again."""
+    settings = ServiceSettings(home=tmp_path, ray_dashboard_url="http://127.0.0.1:9", api_tokens=["t"],
+                               max_running_sweeps=1)
+    _, services = app_without_lifespan(settings)
+    with services.sessions() as session:
+        session.add(SweepRow(id="w-1", name="w", benchmark="permuted_digits", status="queued",
+                             spec=SweepSpec.model_validate(spec("w")).model_dump(mode="json"),
+                             spec_hash="h", expected_trials=2, metric="mean_accuracy", mode="max",
+                             held=True))
+        session.commit()
+    assert services.submissions.start_held() == []
+    with services.sessions() as session:
+        row = session.get(SweepRow, "w-1")
+        assert (row.status, row.held, row.error, row.driver_submitted) == ("queued", True, None, False)
