@@ -68,8 +68,9 @@ class Reports:
         """One of the report's files by name (``results.csv``, ``trials.csv``, a figure's PNG or
         SVG, ...: :meth:`SweepReport.files`)."""
         report = self.report(row)
-        if name not in report.files():
-            raise SweepNotFound(f"sweep {row.id}'s report has no file {name!r}; it has {report.files()}")
+        files = report.files()
+        if name not in files:
+            raise SweepNotFound(f"sweep {row.id}'s report has no file {name!r}; it has {files}")
         return self._read(row, report, name)
 
     def _read(self, row: SweepRow, report: SweepReport, name: str) -> bytes:
