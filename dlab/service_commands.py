@@ -86,9 +86,35 @@ def _fail(err: ClientError) -> int:
 
 def submit(args: argparse.Namespace) -> int:
     with _client(args) as client:
+        if args.dry_run:
+            print_dry_run(client.dry_run(args.spec))
+            return 0
         created = client.submit(args.spec, idempotency_key=args.idempotency_key)
         console.print(f"submitted {created['id']} ({created['status']})")
         return watch_sweep(client, created["id"]) if args.watch else 0
+
+
+def print_dry_run(result: dict) -> None:
+    """The service's answer to a dry run: each trial's config and estimate, the sweep's cost
+    against the budgets, and what early stopping would save (beside the bound, not in its place)."""
+    table = Table(title=f"{result['name']} ({result['benchmark']}): {result['expected_trials']} trial(s)")
+    for column in ("#", "config", "samples", "cost", "memory MiB"):
+        table.add_column(column, justify="left" if column == "config" else "right")
+    for index, trial in enumerate(result["trials"], start=1):
+        config = ", ".join(f"{key}={value}" for key, value in trial["config"].items())
+        table.add_row(str(index), config, str(trial["samples"]), f"{trial['cost']:.3g}",
+                      f"{trial['memory_mb']:,.0f}")
+    console.print(table)
+    console.print(f"cost (parameter-sample passes): {result['total_cost']:.3g} of the sweep budget "
+                  f"{result['sweep_budget']:.3g}; costliest trial {result['max_trial_cost']:.3g} of "
+                  f"{result['trial_budget']:.3g}")
+    stopping = result.get("early_stopping")
+    if stopping:
+        console.print(f"early stopping on {stopping['step_metric']} at {stopping['rungs']} of "
+                      f"{stopping['full_budget']}: about {stopping['expected_cost']:.3g} if it stops "
+                      f"trials as intended ({stopping['expected_saving']:.0%} less; the bound stays "
+                      "the cost above)")
+    console.print("dry run: nothing was submitted")
 
 
 def list_sweeps(args: argparse.Namespace) -> int:
@@ -210,6 +236,7 @@ def _guard(handler):
 SUBMIT_EXAMPLES = """examples:
   dlab submit sweeps/examples/demo.yaml --watch            submit, then a live progress bar
   dlab submit spec.yaml --idempotency-key run-42           a retry returns the same sweep
+  dlab submit sweeps/examples/tpe_search.yaml --dry-run    its trials and cost; nothing starts
   DLAB_URL=http://gpu-head:8000 DLAB_API_TOKEN=... dlab submit sweeps/examples/mt10_paper.yaml
 """
 
@@ -240,6 +267,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             help="retrying with the same key returns the same sweep (default: none)")
     submit_cmd.add_argument("--watch", action="store_true",
                             help="then follow it until it ends (default: off)")
+    submit_cmd.add_argument("--dry-run", action="store_true",
+                            help="only check the spec: print its trials and cost against the "
+                                 "service's budgets, start nothing (default: off)")
     submit_cmd.set_defaults(handler=_guard(submit))
 
     list_cmd = commands.add_parser("list", **client, help="list sweeps")

@@ -79,6 +79,8 @@ class Operation:
     path: str
     model: str | None
     many: bool = False
+    status: int | None = None
+    """the success status whose body ``model`` describes (default: the operation's first 2xx)"""
 
     def parse(self, data: Any) -> Any:
         """Validate ``data`` against the response model (raises pydantic's ValidationError)."""
@@ -92,6 +94,7 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "submit": Operation("submit_sweep", "POST", "/api/v1/sweeps", "service.schemas:SweepCreated"),
+    "dry_run": Operation("submit_sweep", "POST", "/api/v1/sweeps", "service.schemas:DryRun", status=200),
     "list": Operation("list_sweeps", "GET", "/api/v1/sweeps", "service.schemas:SweepPage"),
     "status": Operation("get_sweep", "GET", "/api/v1/sweeps/{sweep_id}", "service.schemas:SweepDetail"),
     "trials": Operation("get_trials", "GET", "/api/v1/sweeps/{sweep_id}/trials", "service.schemas:TrialInfo",
@@ -177,12 +180,23 @@ class DlabClient:
 
     def submit(self, spec: dict[str, Any] | str | Path, idempotency_key: str | None = None) -> dict:
         """Submit a spec given as a dict or as a YAML/JSON file."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = self._spec_body(spec)
+        if idempotency_key:
+            body["headers"] = {**body.get("headers", {}), "Idempotency-Key": idempotency_key}
+        return self._call("submit", **body)
+
+    @staticmethod
+    def _spec_body(spec: dict[str, Any] | str | Path) -> dict[str, Any]:
+        """httpx arguments sending ``spec``: JSON for a dict, a file's bytes with its media type."""
         if isinstance(spec, dict):
-            return self._call("submit", json=spec, headers=headers)
+            return {"json": spec}
         path = Path(spec)
         media = "application/yaml" if path.suffix in YAML_SUFFIXES else "application/json"
-        return self._call("submit", content=path.read_bytes(), headers={**headers, "Content-Type": media})
+        return {"content": path.read_bytes(), "headers": {"Content-Type": media}}
+
+    def dry_run(self, spec: dict[str, Any] | str | Path) -> dict:
+        """Check a spec without submitting it: its resolved trials and cost against the budgets."""
+        return self._call("dry_run", params={"dry_run": "true"}, **self._spec_body(spec))
 
     def list(self, status: str | None = None, offset: int = 0, limit: int = 50) -> dict:
         params = {"offset": offset, "limit": limit, **({"status": status} if status else {})}

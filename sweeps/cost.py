@@ -19,6 +19,8 @@ at its rung did better, and may stop none."""
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -48,7 +50,8 @@ ACTIVATION_COPIES = 3
 REPLAY_BYTES = 4 * (2 * MT_OBS_DIM + MT_ACTION_DIM + 2) + 8
 """One stored transition: obs and next obs, action, reward and termination (fp32), task (int64)."""
 MAX_PROBES = 64
-"""Combinations of sampled-dimension values tried per grid point (the costliest one counts)."""
+"""Most combinations of sampled-dimension values priced one by one per grid point; beyond it
+the costliest draw is found by coordinate ascent (``_worst_draw``)."""
 
 
 class TrialEstimate(BaseModel):
@@ -141,32 +144,61 @@ def trial_memory_mb(workload: str, config: Any) -> float:
     return PROCESS_BASE_MB[workload] + (trained + data + activations) / 2**20
 
 
-def _sampled_probes(spec: SweepSpec) -> list[dict[str, Any]]:
-    names = [n for n, d in spec.search_space.items()
-             if d.type not in ("grid", "cases") or spec.search_alg != "grid"]
-    values = [spec.search_space[n].probe_values() for n in names]
-    combos = itertools.islice(itertools.product(*values), MAX_PROBES)
-    return [dict(zip(names, combo, strict=True)) for combo in combos]
+def _sampled_dimensions(spec: SweepSpec) -> dict[str, list[Any]]:
+    """The dimensions a trial draws (every one but the grid of a grid search), each with the
+    values that bound it (``probe_values``: a range's ends, every choice)."""
+    return {n: d.probe_values() for n, d in spec.search_space.items()
+            if d.type not in ("grid", "cases") or spec.search_alg != "grid"}
+
+
+def _worst_draw(dimensions: dict[str, list[Any]], measure: Callable[[dict[str, Any]], float]) -> float:
+    """The largest ``measure`` over draws of ``dimensions``: every combination of their probe
+    values when there are at most :data:`MAX_PROBES`, else coordinate ascent from the first
+    values, one dimension at a time until no change raises it (exact for these estimates:
+    products of factors each growing with its own parameter, such as epochs x segments)."""
+    names, values = list(dimensions), list(dimensions.values())
+    if math.prod(len(v) for v in values) <= MAX_PROBES:
+        return max(measure(dict(zip(names, combo, strict=True))) for combo in itertools.product(*values))
+    draw = {name: options[0] for name, options in dimensions.items()}
+    best = measure(draw)
+    improved = True
+    while improved:
+        improved = False
+        for name, options in dimensions.items():
+            for option in options:
+                trial = measure({**draw, name: option})
+                if trial > best:
+                    best, draw, improved = trial, {**draw, name: option}, True
+    return best
 
 
 def estimate(spec: SweepSpec) -> SweepEstimate:
-    """Each grid point of ``spec`` with its worst-case cost, and the sweep's total (grid points x
-    ``num_samples``)."""
+    """Each grid point of ``spec`` with its worst-case cost and memory over the draws of its
+    sampled dimensions, and the sweep's total (grid points x ``num_samples``)."""
     benchmark = spec.benchmark_entry
     model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
     grid = {} if spec.search_alg != "grid" else {
         n: list(d.values) for n, d in spec.search_space.items() if d.type in ("grid", "cases")}
     sampled = {n: d.model_dump() for n, d in spec.search_space.items() if n not in grid}
-    probes = _sampled_probes(spec)
+    dimensions = _sampled_dimensions(spec)
     trials = []
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
-        configs = [model.model_validate({**base, **spec.expand({**fixed, **probe})}) for probe in probes]
-        trials.append(TrialEstimate(
-            config={**fixed, **sampled}, samples=spec.num_samples,
-            cost=max(trial_cost(workload, config) for config in configs),
-            memory_mb=max(trial_memory_mb(workload, config) for config in configs)))
+        configs: dict[str, Any] = {}  # by repr(draw): cost and memory price the same draws
+
+        def config_of(draw: dict[str, Any], fixed: dict[str, Any] = fixed,
+                      configs: dict[str, Any] = configs) -> Any:
+            key = repr(draw)
+            if key not in configs:
+                configs[key] = model.model_validate({**base, **spec.expand({**fixed, **draw})})
+            return configs[key]
+
+        def measured(size: Callable[[str, Any], float]) -> float:
+            return _worst_draw(dimensions, lambda draw: size(workload, config_of(draw)))
+
+        trials.append(TrialEstimate(config={**fixed, **sampled}, samples=spec.num_samples,
+                                    cost=measured(trial_cost), memory_mb=measured(trial_memory_mb)))
     total = sum(t.cost * t.samples for t in trials)
     return SweepEstimate(trials=trials, expected_trials=spec.expected_trials,
                          max_trial_cost=max(t.cost for t in trials),

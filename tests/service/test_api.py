@@ -17,7 +17,9 @@ from service.client import ApiError, DlabClient
 from service.cluster import running_local_head, stop_local_head
 from service.local_stack import ApiProcess
 from service.settings import ServiceSettings
+from sweeps.cost import estimate
 from sweeps.report import load_report
+from sweeps.spec import SweepSpec
 from tests.service.specs import MALFORMED, spec
 from tests.sweeps.search_checks import assert_the_same_study_continued
 from tests.waiting import wait_for
@@ -392,8 +394,19 @@ def test_cli_commands_against_the_service(api, tmp_path, capsys):
     bad.write_text("name: bad\nbenchmark: permuted_digits\nnum_samples: 0\n")
     assert dlab_main(["submit", str(bad), *common]) == 2
     assert "num_samples" in capsys.readouterr().err  # errors go to stderr
+    with DlabClient(api.url, api.token()) as client:
+        before = client.list()["total"]
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(spec("dry-cli", segments=(1, 3))))
+    assert dlab_main(["submit", str(good), "--dry-run", *common]) == 0
+    out = capsys.readouterr().out
+    assert "dry-cli (permuted_digits): 2 trial(s)" in out and "num_segments=3" in out
+    three = estimate(SweepSpec.model_validate(spec("dry-cli", segments=(3,))))
+    assert f"costliest trial {three.max_trial_cost:.3g}" in out and "nothing was submitted" in out
+    assert dlab_main(["submit", str(bad), "--dry-run", *common]) == 2  # refused as a submission is
+    assert "num_samples" in capsys.readouterr().err
     assert dlab_main(["list", *common]) == 0
-    assert "sweeps" in capsys.readouterr().out
+    assert f"{before} sweeps" in capsys.readouterr().out  # the dry run recorded nothing
     assert dlab_main(["status", "no-such-sweep", *common]) == 3
     assert "no sweep" in capsys.readouterr().err
     assert dlab_main(["list", "--url", api.url, "--token", "wrong"]) == 6  # the token was refused

@@ -170,3 +170,23 @@ def test_a_search_is_priced_at_num_samples_times_its_costliest_trial_and_asha_sa
     # all 9 trials reach task 1, 3 go on to task 3, 1 to task 4: (9 + 3 x 2 + 1 x 1) / (9 x 4)
     assert saving.expected_cost == pytest.approx(cost.total_cost * 16 / 36)
     assert estimate(_plan().spec).early_stopping is None
+
+
+def test_a_wide_search_is_priced_at_its_costliest_draw_however_many_dimensions_it_has() -> None:
+    # 8 sampled dimensions (256 combinations of their ends): the costliest draw (most epochs,
+    # most segments, the widest context) is not among the first combinations in product order
+    space = {"epochs": {"type": "randint", "low": 1, "high": 6},
+             "lr": {"type": "loguniform", "low": 1e-4, "high": 3e-3},
+             "kw_percent_on": {"type": "loguniform", "low": 0.01, "high": 0.5},
+             "weight_sparsity": {"type": "uniform", "low": 0.0, "high": 0.95},
+             "init": {"type": "choice", "values": ["modified", "project"]},
+             "reset_optimizer": {"type": "choice", "values": [True, False]},
+             "context_percent_on": {"type": "uniform", "low": 0.05, "high": 1.0},
+             "num_segments": {"type": "randint", "low": 1, "high": 21}}
+    cost = estimate(_plan(search_space=space, num_samples=30).spec)
+    biggest = estimate(SweepSpec.model_validate({
+        "name": "one", "benchmark": "permuted_digits",
+        "params": {"num_tasks": 5, "epochs": 5, "num_segments": 20}}))
+    assert cost.max_trial_cost == pytest.approx(biggest.max_trial_cost)
+    assert cost.max_trial_memory_mb == pytest.approx(biggest.max_trial_memory_mb)
+    assert cost.total_cost == pytest.approx(30 * biggest.max_trial_cost)
