@@ -74,7 +74,7 @@ def subnetworks_table(report: SweepReport) -> str:
     for setting in report.subnetworks:
         layers = setting["layers"]
         cells = [mean_std(layer["mean_overlap_mean"], layer["mean_overlap_std"]) for layer in layers]
-        sizes = " / ".join(str(layer["winners_per_input"]) for layer in layers)
+        sizes = " / ".join(f"{layer['winners_per_input']:,.0f} of {layer['units']:,}" for layer in layers)
         out.append("| " + " | ".join([*_setting(report, setting["setting"]), *cells, sizes]) + " |")
     return "\n".join(out) + "\n"
 

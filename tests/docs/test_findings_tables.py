@@ -48,7 +48,7 @@ def test_a_committed_report_renders_as_its_settings_with_mean_std_and_n(tmp_path
     assert table[-1] == "![findings-subnetworks-1: subnetworks](findings/subnetworks/subnetworks.png)"
     layers = findings.render("subnetworks", "subnetworks", tmp_path).splitlines()
     assert layers[0] == "| variant | layer 1 overlap | layer 2 overlap | units on per input |"
-    assert layers[2] == "| active_dendrites | 0.110 ± 0.004 | 0.310 ± 0.020 | 102 / 102 |"
+    assert layers[2] == "| active_dendrites | 0.110 ± 0.004 | 0.310 ± 0.020 | 102 of 2,048 / 102 of 2,048 |"
 
 
 def test_a_placeholder_without_a_report_says_so_and_how_to_make_it(tmp_path):
