@@ -192,8 +192,8 @@ class SweepSpec(BaseModel):
                                     description="seed of the optuna search's sampler (a repeatable search)")
     objectives: list[Objective] = Field(
         default_factory=list, max_length=4,
-        description="further objectives beside metric/mode (optuna only): a multi-objective search "
-                    "whose report carries the Pareto front")
+        description="further objectives beside metric/mode (optuna only, with scheduler fifo): a "
+                    "multi-objective search whose report carries the Pareto front")
     resources: Resources = Field(default_factory=Resources)
     max_concurrent_trials: int | None = Field(None, ge=1, le=10_000)
     time_budget_s: float | None = Field(None, gt=0, le=90 * 86_400, description="seconds, at most 90 days")
@@ -277,6 +277,11 @@ class SweepSpec(BaseModel):
             return
         if not self.search_space:
             raise ValueError("search_space: an optuna search needs at least one searched parameter")
+        if self.objectives and self.scheduler == "asha":
+            raise ValueError("objectives: Optuna's multi-objective TPE cannot learn from the trials an "
+                             "early-stopping scheduler stops (their values are incomplete; "
+                             "optuna#5260): search one objective with scheduler asha, or several "
+                             "with scheduler fifo")
         seen = {self.resolved_metric}
         for index, objective in enumerate(self.objectives):
             if objective.metric not in benchmark.workload.metric_names:
