@@ -17,7 +17,7 @@ from service.settings import ServiceSettings
 from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
 from sweeps.report import SweepReport, build_report
-from sweeps.spec import Resources, SweepSpec
+from sweeps.spec import SweepSpec
 
 
 class Reports:
@@ -44,11 +44,7 @@ class Reports:
         cached = out_dir / "report.json"
         if not row.active and cached.is_file() and not cached.is_symlink():
             return SweepReport.model_validate_json(cached.read_text())
-        # the stored spec was validated at submission: rebuild it without validating again
-        # (its resources as their model: the report reads the CPUs a trial had)
-        resources = Resources.model_validate(row.spec.get("resources", {}))
-        spec = SweepSpec.model_construct(**{**row.spec, "resources": resources})
-        plan = SweepPlan(sweep_id=row.id, spec=spec)
+        plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
         with self._lock:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,
                                   log_to_mlflow=False, cores=self._cluster_cpus())

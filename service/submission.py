@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,7 @@ from service.errors import LimitExceeded, SpecRejected, SweepConflict
 from service.settings import ServiceSettings
 from sweeps.checks import Problem, data_problems, memory_problems, resource_problems
 from sweeps.cost import SweepEstimate, estimate
+from sweeps.errors import field_messages
 from sweeps.plan import SweepPlan
 from sweeps.spec import SweepSpec
 from sweeps.status import ACTIVE_SWEEP_STATUSES
@@ -126,7 +128,9 @@ class Submissions:
 
     def start_held(self) -> list[str]:
         """Start the drivers of held sweeps, oldest first, while running slots are free; returns
-        their ids. A sweep whose driver cannot be started now (Ray unreachable) stays held."""
+        their ids. A sweep whose driver cannot be started now (Ray unreachable) stays held; one whose
+        spec this version refuses (held across an upgrade) fails, naming the fields, and the next
+        one starts."""
         started: list[str] = []
         with self._lock, self.sessions() as session:
             waiting = session.scalars(select(SweepRow).where(
@@ -135,7 +139,15 @@ class Submissions:
             for row in list(waiting):
                 if not self._slot_free(session):
                     break
-                plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_validate(row.spec))
+                try:
+                    plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_validate(row.spec))
+                except ValidationError as err:  # held under older rules: fail it, start the next
+                    row.status, row.finished_at, row.held = "failed", utcnow(), False
+                    row.error = ("its spec no longer passes this version's checks: "
+                                 + "; ".join(field_messages(err)))
+                    session.commit()
+                    self.on_change(row.id)
+                    continue
                 row.held = False
                 session.commit()
                 if self._start_driver(session, row, plan, hold_if_unreachable=True).held:

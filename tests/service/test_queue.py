@@ -65,3 +65,29 @@ def test_a_waiting_sweep_that_ray_cannot_take_stays_waiting(tmp_path):
     with services.sessions() as session:
         row = session.get(SweepRow, "w-1")
         assert (row.status, row.held, row.error, row.driver_submitted) == ("queued", True, None, False)
+
+
+def test_a_waiting_sweep_whose_spec_this_version_refuses_fails_naming_the_field(tmp_path):
+    """Held across an upgrade that added a rule its spec breaks: it fails with the field named
+    instead of blocking the queue; the sweep behind it is tried (here Ray is unreachable, so it
+    waits on)."""
+    settings = ServiceSettings(home=tmp_path, ray_dashboard_url="http://127.0.0.1:9", api_tokens=["t"],
+                               max_running_sweeps=1)
+    _, services = app_without_lifespan(settings)
+    refused = {**spec("old"), "search_alg": "optuna", "num_samples": 2, "scheduler": "asha",
+               "objectives": [{"metric": "forgetting", "mode": "min"}],
+               "search_space": {"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}}}
+    with services.sessions() as session:
+        valid = SweepSpec.model_validate(spec("w")).model_dump(mode="json")
+        for name, body in (("w-old", refused), ("w-new", valid)):
+            session.add(SweepRow(id=name, name=name, benchmark="permuted_digits", status="queued",
+                                 spec=body, spec_hash=name, expected_trials=2, metric="mean_accuracy",
+                                 mode="max", held=True))
+            session.commit()
+    assert services.submissions.start_held() == []
+    with services.sessions() as session:
+        old, new = session.get(SweepRow, "w-old"), session.get(SweepRow, "w-new")
+        assert (old.status, old.held, old.driver_submitted) == ("failed", False, False)
+        assert old.error.startswith("its spec no longer passes this version's checks")
+        assert "objectives: Optuna's multi-objective TPE" in old.error
+        assert (new.status, new.held) == ("queued", True)

@@ -136,3 +136,26 @@ def test_a_sweep_without_a_saved_report_has_its_report_built_from_mlflow(tmp_pat
     answer = client.get("/api/v1/sweeps/s-2/report", headers=AUTH)
     assert answer.status_code == 200, answer.text
     assert answer.json()["trials"] == 0 and answer.json()["efficiency"] is None
+
+
+def test_a_recorded_search_that_this_version_refuses_still_has_its_report(tmp_path):
+    """A sweep recorded under older rules (here a two-objective search with ASHA, refused since):
+    its stored spec is rebuilt field by field (search dimensions, objectives) for its report."""
+    settings = ServiceSettings(home=tmp_path / "home", api_tokens=["t"])
+    client, services = app_without_lifespan(settings)
+    experiment = services.mlflow.create_experiment("e", artifact_location=(tmp_path / "a").as_uri())
+    parent = services.mlflow.create_run(experiment).info.run_id
+    recorded = {**spec("old-search"), "search_alg": "optuna", "search_seed": 0, "num_samples": 4,
+                "scheduler": "asha", "objectives": [{"metric": "forgetting", "mode": "min"}],
+                "search_space": {"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}}}
+    with pytest.raises(ValueError, match="objectives"):
+        SweepSpec.model_validate(recorded)
+    with services.sessions() as session:
+        session.add(SweepRow(id="s-3", name="old-search", benchmark="permuted_digits",
+                             status="failed", spec=recorded, spec_hash="h", expected_trials=4,
+                             metric="mean_accuracy", mode="max", driver_submitted=True, settled=True,
+                             experiment_id=experiment, parent_run_id=parent, trials=[]))
+        session.commit()
+    answer = client.get("/api/v1/sweeps/s-3/report", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["search"]["trials_complete"] == 0
