@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -183,10 +184,21 @@ def importances(study: optuna.Study, objectives: list[Objective]) -> dict[str, d
     return out
 
 
+def _slices(axes: Any) -> Any:
+    """``plot_slice``'s Axes (one per parameter, or one), log axes labelled at their decades only
+    (the minor labels overlap on a narrow panel); the first stands for the figure."""
+    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    for panel in panels:
+        if panel.get_xscale() == "log":
+            panel.xaxis.set_minor_formatter(NullFormatter())
+    return panels[0]
+
+
 def draw_search(study: optuna.Study, summary: SearchSummary, plan: SweepPlan,
                 labels: dict[str, str]) -> dict[str, Figure]:
     """Optuna's figures of the study, by file stem: parallel coordinates, importances (when there
-    are any), history with the running best, the Pareto front (2 or 3 objectives)."""
+    are any), history with the running best, the metric against each parameter (slices), the
+    Pareto front (2 or 3 objectives)."""
     from optuna.visualization import matplotlib as ovm
 
     objectives = plan.spec.all_objectives
@@ -198,7 +210,8 @@ def draw_search(study: optuna.Study, summary: SearchSummary, plan: SweepPlan,
     drawings = {"search_parallel_coordinates": lambda: ovm.plot_parallel_coordinate(
                     study, target=target, target_name=name),
                 "search_history": lambda: ovm.plot_optimization_history(
-                    study, target=target, target_name=name)}
+                    study, target=target, target_name=name),
+                "search_slices": lambda: _slices(ovm.plot_slice(study, target=target, target_name=name))}
     if summary.importances:
         drawings["search_importances"] = lambda: ovm.plot_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
@@ -211,7 +224,8 @@ def draw_search(study: optuna.Study, summary: SearchSummary, plan: SweepPlan,
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for stem, draw in drawings.items():
             figure = draw().figure
-            figure.set_size_inches(max(6.4, 1.6 * (len(plan.searched) + 1)), 4.6)
+            per_parameter = 2.4 if stem == "search_slices" else 1.6
+            figure.set_size_inches(max(6.4, per_parameter * (len(plan.searched) + 1)), 4.6)
             figure.suptitle(f"{plan.spec.benchmark}: {plan.sweep_id}", fontsize=9, y=1.02)
             figures[stem] = figure
     return figures

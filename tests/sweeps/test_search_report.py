@@ -101,7 +101,8 @@ def test_each_trial_lands_on_its_own_parameter_axes_with_log_axes_where_the_spac
     plan = _plan()
     study = study_of(_table(), plan)
     figures = draw_search(study, summarise_search(study, plan), plan, {"mean_accuracy": "accuracy"})
-    assert set(figures) == {"search_parallel_coordinates", "search_history", "search_importances"}
+    assert set(figures) == {"search_parallel_coordinates", "search_history", "search_importances",
+                            "search_slices"}
     parallel = figures["search_parallel_coordinates"]
     labels, drawn = _parallel_values(parallel)
     assert labels == ["accuracy", "kw_percent_on", "num_segments", "weight_sparsity"]
@@ -115,6 +116,13 @@ def test_each_trial_lands_on_its_own_parameter_axes_with_log_axes_where_the_spac
         assert values["kw_percent_on"] == pytest.approx(kw, rel=1e-6)
         assert values["num_segments"] == pytest.approx(segments, abs=1e-6)
         assert values["weight_sparsity"] == pytest.approx(sparsity, abs=1e-6)
+    slices = [a for a in figures["search_slices"].axes if a.get_xlabel()]  # (the colour bar has none)
+    assert [a.get_xlabel() for a in slices] == ["kw_percent_on", "num_segments", "weight_sparsity"]
+    assert [a.get_xscale() for a in slices] == ["log", "linear", "linear"]
+    for column, panel in enumerate(slices):  # each full-budget trial at (its value, its accuracy)
+        points = sorted((round(float(x), 6), round(float(y), 6))
+                        for c in panel.collections for x, y in c.get_offsets())
+        assert points == sorted((round(v[column], 6), round(a, 6)) for a, v in expected.items())
     history = figures["search_history"].axes[0]
     (best,) = [line for line in history.get_lines() if line.get_label() == "Best Value"]
     # by trial index: the stopped (1, 6) and the failed (4) trials carry the best on
