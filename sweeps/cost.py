@@ -228,7 +228,7 @@ def early_stopping(spec: SweepSpec, total_cost: float) -> EarlyStoppingEstimate:
     """ASHA's intended saving on a sweep whose bound is ``total_cost`` (trial cost taken as
     proportional to progress: tasks, env steps)."""
     plan = SweepPlan.resolve(spec, "estimate")
-    grace, budget = plan.step_range
+    grace, budget = plan.asha_grace, plan.step_range[1]
     rungs = asha_rungs(grace, budget, ASHA_REDUCTION)
     share = budget_share(rungs, budget, ASHA_REDUCTION)
     return EarlyStoppingEstimate(step_metric=plan.workload.step_metric, rungs=rungs,

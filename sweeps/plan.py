@@ -99,6 +99,13 @@ class SweepPlan:
         first, last = self.workload.step_range(self.base_config)
         return max(int(first), 1), max(int(last), int(first), 1)
 
+    @property
+    def asha_grace(self) -> int:
+        """Progress every trial reaches before ASHA may stop it: the spec's ``grace_period``, else
+        the trial's first report."""
+        first, _ = self.step_range
+        return self.spec.grace_period or first
+
     # -- how Ray Tune runs it --------------------------------------------------------------
     def _domains(self) -> dict[str, Any]:
         return {name: tune_domain(dim, self.spec.search_alg) for name, dim in self.spec.search_space.items()}
@@ -128,7 +135,7 @@ class SweepPlan:
         """FIFO, or ASHA on the workload's progress (a trial behind its rung's best after k tasks
         stops); ASHA scores the first objective."""
         if self.spec.scheduler == "asha":
-            grace, budget = self.step_range
+            grace, budget = self.asha_grace, self.step_range[1]
             return ASHAScheduler(time_attr=self.workload.step_metric, max_t=budget, grace_period=grace,
                                  reduction_factor=ASHA_REDUCTION)
         return FIFOScheduler()

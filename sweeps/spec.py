@@ -187,6 +187,10 @@ class SweepSpec(BaseModel):
     metric: str | None = Field(None, description="metric to optimise (default: the benchmark's)")
     mode: Literal["max", "min"] = "max"
     scheduler: Literal["fifo", "asha"] = "fifo"
+    grace_period: int | None = Field(
+        None, ge=1, le=10**9,
+        description="asha only: the progress (tasks seen, env steps) every trial reaches before it "
+                    "may be stopped; its rungs are grace x 3^k (default: the trial's first report)")
     search_alg: Literal["grid", "random", "optuna"] = Field(
         "grid", description="grid: grid dimensions crossed, random ones sampled; random: all sampled; "
                             "optuna: num_samples trials suggested by Optuna's TPE (model-based; grid "
@@ -282,7 +286,11 @@ class SweepSpec(BaseModel):
                 for name, dimension in self.search_space.items() for value in dimension.probe_values()]
 
     def _check_search(self, benchmark: Benchmark) -> None:
-        """What a model-based search needs: something to search, and objectives it can read."""
+        """What a model-based search needs: something to search, and objectives it can read; a
+        grace period only for early stopping."""
+        if self.grace_period is not None and self.scheduler != "asha":
+            raise ValueError(f"grace_period: only scheduler asha stops trials early "
+                             f"(scheduler is {self.scheduler!r})")
         if self.search_alg != "optuna":
             for field in ("objectives", "search_seed"):
                 if getattr(self, field) not in (None, []):

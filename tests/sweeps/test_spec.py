@@ -50,6 +50,8 @@ def _with(**changes):
         (_with(search_alg="optuna", objectives=[{"metric": "forgeting", "mode": "min"}]),
          "objectives.0.metric: 'permuted_digits' never reports 'forgeting'"),
         (_with(search_alg="optuna", objectives=[{"metric": "mean_accuracy"}]), "already an objective"),
+        (_with(grace_period=3), "grace_period: only scheduler asha stops trials early"),
+        (_with(scheduler="asha", grace_period=0), "grace_period"),
         (_with(search_alg="optuna", scheduler="asha", objectives=[{"metric": "forgetting", "mode": "min"}]),
          "objectives: Optuna's multi-objective TPE cannot learn from the trials"),
         (_with(search_alg="optuna", objectives=[{"metric": "forgetting", "mode": "least"}]),
@@ -166,6 +168,10 @@ def test_an_optuna_search_hands_its_domains_to_a_seeded_searcher_and_stops_early
     scheduler = SweepPlan.resolve(SweepSpec.model_validate(_with(**search, scheduler="asha"))).scheduler()
     assert (scheduler._time_attr, scheduler._max_t) == ("tasks_seen", 5)
     assert [rung for rung, _ in scheduler._brackets[0]._rungs] == [3, 1]
+    # a grace period of 2 tasks: no trial stops before its second task; rungs 2 (x3 = 6 > 5)
+    later = SweepPlan.resolve(SweepSpec.model_validate(_with(**search, scheduler="asha", grace_period=2)))
+    assert [rung for rung, _ in later.scheduler()._brackets[0]._rungs] == [2]
+    assert estimate(later.spec).early_stopping.rungs == [2]
     assert SweepPlan.resolve(SweepSpec.model_validate(VALID)).searcher() is None
 
 
