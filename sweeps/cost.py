@@ -144,13 +144,6 @@ def trial_memory_mb(workload: str, config: Any) -> float:
     return PROCESS_BASE_MB[workload] + (trained + data + activations) / 2**20
 
 
-def _sampled_dimensions(spec: SweepSpec) -> dict[str, list[Any]]:
-    """The dimensions a trial draws (every one but the grid of a grid search), each with the
-    values that bound it (``probe_values``: a range's ends, every choice)."""
-    return {n: d.probe_values() for n, d in spec.search_space.items()
-            if d.type not in ("grid", "cases") or spec.search_alg != "grid"}
-
-
 def _worst_draw(dimensions: dict[str, list[Any]], measure: Callable[[dict[str, Any]], float]) -> float:
     """The largest ``measure`` over draws of ``dimensions``: every combination of their probe
     values when there are at most :data:`MAX_PROBES`, else coordinate ascent from the first
@@ -178,27 +171,22 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
     benchmark = spec.benchmark_entry
     model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
-    grid = {} if spec.search_alg != "grid" else {
-        n: list(d.values) for n, d in spec.search_space.items() if d.type in ("grid", "cases")}
-    sampled = {n: d.model_dump() for n, d in spec.search_space.items() if n not in grid}
-    dimensions = _sampled_dimensions(spec)
+    sampled = spec.sampled
+    grid = {n: list(d.values) for n, d in spec.search_space.items() if n not in sampled}
+    dimensions = {n: d.probe_values() for n, d in sampled.items()}  # a range's ends, every choice
+    distributions = {n: d.model_dump() for n, d in sampled.items()}
     trials = []
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
-        configs: dict[str, Any] = {}  # by repr(draw): cost and memory price the same draws
 
-        def config_of(draw: dict[str, Any], fixed: dict[str, Any] = fixed,
-                      configs: dict[str, Any] = configs) -> Any:
-            key = repr(draw)
-            if key not in configs:
-                configs[key] = model.model_validate({**base, **spec.expand({**fixed, **draw})})
-            return configs[key]
+        def config_of(draw: dict[str, Any], fixed: dict[str, Any] = fixed) -> Any:
+            return model.model_validate({**base, **spec.expand({**fixed, **draw})})
 
-        def measured(size: Callable[[str, Any], float]) -> float:
+        def worst(size: Callable[[str, Any], float]) -> float:
             return _worst_draw(dimensions, lambda draw: size(workload, config_of(draw)))
 
-        trials.append(TrialEstimate(config={**fixed, **sampled}, samples=spec.num_samples,
-                                    cost=measured(trial_cost), memory_mb=measured(trial_memory_mb)))
+        trials.append(TrialEstimate(config={**fixed, **distributions}, samples=spec.num_samples,
+                                    cost=worst(trial_cost), memory_mb=worst(trial_memory_mb)))
     total = sum(t.cost * t.samples for t in trials)
     return SweepEstimate(trials=trials, expected_trials=spec.expected_trials,
                          max_trial_cost=max(t.cost for t in trials),

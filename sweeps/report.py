@@ -253,11 +253,9 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     written: list[Path] = []
     numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
     axes = [a for a in workload.figure_axes if a in numeric_axes] or numeric_axes[:1]
-    # a search's trials each have their own values: its figures are the search's (slices), not
-    # one curve per setting of the other parameters
-    sampled = plan.spec.search_alg != "grid" or any(
-        d.type not in ("grid", "cases") for d in plan.spec.search_space.values())
-    for axis in axes if not summary.empty and not sampled else []:
+    # trials that draw their values each have their own: a search's figures are its own (slices),
+    # not one curve per setting of the other parameters
+    for axis in axes if not summary.empty and not plan.spec.sampled else []:
         x_label = workload.figure_axes.get(axis, axis)
         what = f"{labels.get(metric, metric)} vs {x_label}"
         figure = fig.metric_panels(summary, axis, metrics, group_by, labels, x_label, _title(plan, what))

@@ -226,7 +226,8 @@ class SweepSpec(BaseModel):
     def _parameters_valid_for_benchmark(self, info: ValidationInfo) -> SweepSpec:
         benchmark = get_benchmark(self.benchmark)
         if info.context and info.context.get(STORED_SPEC):
-            self._base_config = benchmark.config_model.model_validate({**benchmark.defaults, **self.params})
+            self._base_config = _check_config(benchmark.config_model, {**benchmark.defaults, **self.params},
+                                              "params")
             return self
         fields = benchmark.config_model.model_fields
         overlap = set(self.params) & set(self.search_space)
@@ -273,6 +274,13 @@ class SweepSpec(BaseModel):
     def cases(self) -> dict[str, CasesDimension]:
         """The search space's cases dimensions."""
         return {n: d for n, d in self.search_space.items() if isinstance(d, CasesDimension)}
+
+    @property
+    def sampled(self) -> dict[str, Dimension]:
+        """The dimensions each trial draws: all of a random or optuna search's, a grid search's
+        distributions (its grid and cases dimensions are crossed instead)."""
+        return {n: d for n, d in self.search_space.items()
+                if self.search_alg != "grid" or d.type not in ("grid", "cases")}
 
     def expand(self, values: dict[str, Any]) -> dict[str, Any]:
         """Trial parameters with each case label replaced by its case's values (:func:`expand_cases`)."""
