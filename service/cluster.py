@@ -179,9 +179,10 @@ class HeadExited(ClusterUnavailable):
 
 def wait_for_jobs_endpoint(url: str, timeout_s: float, process: Watched | None = None,
                            token_path: Path | None = None) -> None:
-    """Block until Ray Jobs answers at ``url`` (its version and its job list: the job agent is
-    up, not only the dashboard); fail at once (:class:`HeadExited`, with the exit code and the
-    last lines of its log) if ``process`` (the head) exits."""
+    """Block until Ray Jobs answers at ``url`` (its job list, which the dashboard serves from the
+    GCS; the job agent that starts drivers may register a little later: a submission waits for
+    it, see :data:`service.drivers.AGENT_WAIT_S`); fail at once (:class:`HeadExited`, with the
+    exit code and the last lines of its log) if ``process`` (the head) exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:

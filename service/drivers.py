@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from dataclasses import dataclass
 
 from service.cluster import ClusterUnavailable, jobs_client, ray_token_path, running_local_head
@@ -13,6 +14,11 @@ from service.settings import ServiceSettings
 from sweeps.plan import PLAN_ENV, SweepPlan
 
 DRIVER_MODULE = "sweeps.driver"
+AGENT_WAIT_S = 60.0
+"""How long a submission waits for the head's job agent: Ray Jobs answers "no available agent,
+try again later" for a while after a head starts (its dashboard and job list answer before the
+agent has registered, and Ray's own wait for it is 10 s, too short on a loaded machine)."""
+AGENT_NOT_READY = ("No available agent", "Timed out waiting for an available job agent")
 
 
 @dataclass
@@ -85,8 +91,16 @@ class SweepDrivers:
         if resume:
             entrypoint += " --resume"
         env = {**self.driver_env(), PLAN_ENV: plan_json}
-        self._call("submit_job", entrypoint=entrypoint, submission_id=job_id or sweep_id,
-                   runtime_env={"env_vars": env}, metadata={"dlab.sweep_id": sweep_id})
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                self._call("submit_job", entrypoint=entrypoint, submission_id=job_id or sweep_id,
+                           runtime_env={"env_vars": env}, metadata={"dlab.sweep_id": sweep_id})
+                return
+            except ClusterUnavailable as err:  # no job was created: the same id can be sent again
+                if not any(text in str(err) for text in AGENT_NOT_READY) or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
 
     def state(self, job_id: str) -> DriverState | None:
         """The driver job's state, or None if the cluster does not know the job."""

@@ -16,6 +16,15 @@ log = logging.getLogger("dlab.service")
 CLIENT_GONE = (ClientDisconnect, BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError,
                anyio.ClosedResourceError, anyio.EndOfStream)
 """What a write to or read from a connection its client has closed raises: logged as one line."""
+
+
+def client_gone(err: BaseException) -> bool:
+    """Whether ``err`` only says the client left: one of :data:`CLIENT_GONE`, or an exception
+    group of nothing else (a streaming response's task group, such as FastAPI's server-sent
+    events, wraps what its tasks raise when the client closes the connection under them)."""
+    if isinstance(err, BaseExceptionGroup):
+        return all(client_gone(inner) for inner in err.exceptions)
+    return isinstance(err, CLIENT_GONE)
 BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
 
 
@@ -27,10 +36,11 @@ class ServerErrors(HttpMiddleware):
         tracked = TrackedSend.wrap(send)
         try:
             await self.app(scope, receive, tracked)
-        except CLIENT_GONE as err:  # the client closed the connection: nothing to answer
-            log.info("%s %s: the client closed the connection (%s)", scope.get("method"),
-                     scope.get("path"), type(err).__name__)
-        except Exception:
+        except Exception as err:
+            if client_gone(err):  # the client closed the connection: nothing to answer
+                log.info("%s %s: the client closed the connection (%s)", scope.get("method"),
+                         scope.get("path"), type(err).__name__)
+                return
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if tracked.started:  # the response is under way: uvicorn closes the connection itself
                 raise

@@ -18,6 +18,7 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from sweeps import mlflow_tags as tags
+from sweeps.checkpoints import mend_deleted_checkpoints
 from sweeps.checks import memory_problems, resource_problems
 from sweeps.clock import driving
 from sweeps.cost import estimate
@@ -210,7 +211,9 @@ def _fit(tuner: tune.Tuner, plan: SweepPlan, experiment_dir: Path):
 
 def _restored(experiment_dir: str | Path, plan: SweepPlan) -> tune.Tuner:
     """The sweep's Tuner from its saved state: finished trials kept, unfinished and errored ones
-    continued from their checkpoints."""
+    continued from their checkpoints (one deleted after Tune last saved its state: from the later
+    one, see :mod:`sweeps.checkpoints`)."""
+    mend_deleted_checkpoints(_saved_trials(str(experiment_dir)))
     return tune.Tuner.restore(str(experiment_dir), trainable=_trainable(plan),
                               resume_unfinished=True, resume_errored=True)
 

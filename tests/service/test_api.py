@@ -346,10 +346,11 @@ def test_a_killed_driver_is_restarted_and_the_sweep_completes_losing_nothing(api
         for process in drivers:
             process.kill()  # kill -9: no shutdown handler runs
         final = collect_events(client, created["id"])
+        trials = [(t["trial_id"], t["status"]) for t in client.trials(created["id"])]
     assert final[-1][1]["status"] == "succeeded", final[-1][1]
     assert final[-1][1]["driver_restarts"] >= 1
     assert "driver_restarted" in [event for event, _ in final]
-    assert final[-1][1]["trials"]["done"] == 3
+    assert final[-1][1]["trials"]["done"] == 3, (final[-1][1]["trials"], trials)
     children = mlflow.search_runs(
         [final[-1][1]["mlflow_experiment_id"]],
         f"tags.`mlflow.parentRunId` = '{final[-1][1]['mlflow_parent_run_id']}'",

@@ -4,7 +4,9 @@ traceback, path or address (the server log has them)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import anyio
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -45,6 +47,16 @@ def _stack() -> FastAPI:
             raise RuntimeError("after the start")
         return StreamingResponse(chunks())
 
+    @app.get("/left/{mixed}")
+    def left(mixed: bool) -> StreamingResponse:
+        """What a stream's task group raises when its client leaves mid-stream (FastAPI's
+        server-sent events run the generator in one); with another error beside it if mixed."""
+        def chunks():
+            yield b"partial"
+            errors = [anyio.BrokenResourceError(), anyio.ClosedResourceError()]
+            raise ExceptionGroup("tasks", errors + [RuntimeError("a bug")] * mixed)
+        return StreamingResponse(chunks())
+
     app.add_middleware(BodySizeLimit, max_bytes=1024)
     app.add_middleware(ServerErrors)
     return app
@@ -83,3 +95,16 @@ def test_a_streamed_body_past_the_limit_is_one_413_and_a_crash_mid_response_is_n
     with pytest.raises(RuntimeError):  # uvicorn closes the connection: no second start
         sent = asyncio.run(_call(app, "GET", "/half", [b""]))
     assert [m for m in sent if m["type"] == "http.response.start" and m["status"] == 500] == []
+
+
+def test_a_client_gone_inside_an_exception_group_is_one_info_line_and_a_bug_beside_it_is_not(caplog):
+    app = _stack()
+    caplog.set_level(logging.INFO, logger="dlab.service")
+    asyncio.run(_call(app, "GET", "/left/false", [b""]))
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "client closed the connection" in caplog.records[0].getMessage()
+    assert not caplog.records[0].exc_info
+    caplog.clear()
+    with pytest.raises(ExceptionGroup):
+        asyncio.run(_call(app, "GET", "/left/true", [b""]))
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -24,9 +25,11 @@ def finished_trial_runs(tracking_uri: str) -> list:
     )
 
 
-def interrupt_cli_sweep(spec_path: Path, home: Path, finished: int = 2) -> tuple[int, str]:
+def interrupt_cli_sweep(spec_path: Path, home: Path, finished: int = 2,
+                        until: Callable[[], bool] | None = None) -> tuple[int, str]:
     """Run the spec with ``dlab sweep run`` under ``DLAB_HOME=home``, Ctrl-C it once ``finished``
-    trials have finished; its exit code and output (a driver that dies first fails the wait)."""
+    trials have finished (or, given ``until``, once that holds); its exit code and output (a
+    driver that dies first fails the wait)."""
     env = {**os.environ, "DLAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     tracking_uri = Settings(home=home).tracking_uri
     # the store's tables made here, once: the driver and this test's polls would otherwise both
@@ -37,9 +40,9 @@ def interrupt_cli_sweep(spec_path: Path, home: Path, finished: int = 2) -> tuple
     try:
         def enough_finished():
             assert driver.poll() is None, driver.communicate()[0]
-            return len(finished_trial_runs(tracking_uri)) >= finished
+            return until() if until else len(finished_trial_runs(tracking_uri)) >= finished
 
-        wait_for(enough_finished, 900, f"{finished} finished trials")
+        wait_for(enough_finished, 900, "the moment to interrupt" if until else f"{finished} finished trials")
         driver.send_signal(signal.SIGINT)
         output, _ = driver.communicate(timeout=120)
     finally:

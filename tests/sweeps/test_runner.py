@@ -167,6 +167,31 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, l
     assert 0 < outcome.report.efficiency.efficiency <= 0.5
 
 
+def test_a_trial_whose_saved_checkpoint_tune_had_deleted_resumes_from_the_later_one(tmp_path, local_ray):
+    # Tune deletes a trial's older checkpoint once it registers a newer one, and saves its own
+    # state only every few seconds: a driver killed in between leaves that state naming the
+    # deleted checkpoint. Made here by moving every checkpoint of an interrupted trial up by ten.
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "gone", "benchmark": "permuted_digits", "max_failures": 1,
+        "params": {**TINY_PARAMS, "num_tasks": 6, "epochs": 3, "batch_size": 32},
+    }))
+    results = tmp_path / "ray_results"
+    returncode, output = interrupt_cli_sweep(
+        spec_path, tmp_path, until=lambda: any(results.glob("*/*/checkpoint_*/trainer_state.pt")))
+    assert returncode == 130, output
+    moved = sorted(results.glob("*/*/checkpoint_*"), reverse=True)
+    for path in moved:
+        path.rename(path.with_name(f"checkpoint_{int(path.name.split('_')[1]) + 10:06d}"))
+    assert moved
+    settings = Settings(home=tmp_path)
+    outcome = resume_sweep(next(results.iterdir()), settings)
+    assert outcome.status == "succeeded" and outcome.trials_errored == 0, outcome
+    (run,) = finished_trial_runs(settings.tracking_uri)
+    history = MlflowClient(settings.tracking_uri).get_metric_history(run.info.run_id, "mean_accuracy")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
+
+
 class KillFirstTrialsWorker(tune.Callback):
     """Kills the worker process of the trial with seed 0 as it completes: the worker Tune caches
     for the next trial (``reuse_actors``) is dead when that trial is handed it, as when its node
