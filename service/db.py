@@ -79,6 +79,14 @@ class SweepRow(Base):
         """The Ray job id of the sweep's current driver."""
         return self.driver_job_id or self.id
 
+    def end(self, status: str, error: str | None = None, at: datetime | None = None) -> None:
+        """End the sweep as ``status`` (failed or cancelled), at ``at`` (default now), with the
+        error a failed one reports (already free of paths and addresses); it no longer waits
+        for a running slot."""
+        self.status, self.finished_at, self.held = status, at or utcnow(), False
+        if error is not None:
+            self.error = error
+
 
 class Heartbeat(Base):
     """A single row rewritten by the readiness probe, to prove the database takes writes."""

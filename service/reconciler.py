@@ -141,12 +141,12 @@ class Reconciler:
     def _follow_driver(self, row: SweepRow) -> None:
         if row.held:  # waiting for a running slot: no driver yet
             if row.cancel_requested:
-                self._cancelled(row)
+                row.end("cancelled")
             return
         if not row.driver_submitted:
             if (utcnow() - _aware(row.created_at)).total_seconds() > SUBMIT_GRACE_S:
                 if row.cancel_requested:
-                    self._cancelled(row)
+                    row.end("cancelled")
                 else:
                     self._fail(row, "the service stopped before the sweep's driver was submitted")
             return  # the submission is still in flight in another request
@@ -157,7 +157,7 @@ class Reconciler:
             return
         if state is None:  # a new cluster (the machine stopped, the head was restarted)
             if row.cancel_requested:
-                self._cancelled(row)
+                row.end("cancelled")
             elif row.cluster_resumes < self.settings.max_cluster_resumes:
                 self._restart(row, "the Ray cluster no longer knows its driver (the cluster was "
                                    "restarted)", cluster_lost=True)
@@ -169,7 +169,7 @@ class Reconciler:
         if row.cancel_requested and state.status in ("PENDING", "RUNNING"):
             self.drivers.stop(row.job_id)  # a cancel whose stop was lost (the API died after it)
         if row.cancel_requested and state.status == "FAILED":
-            self._cancelled(row, _from_epoch(state.end_time))
+            row.end("cancelled", at=_from_epoch(state.end_time))
             return
         if state.status == "FAILED" and self._restartable(state):
             if row.driver_restarts - row.cluster_resumes < self.settings.max_driver_restarts:
@@ -214,11 +214,9 @@ class Reconciler:
         row.status = "running"
 
     @staticmethod
-    def _cancelled(row: SweepRow, at: datetime | None = None) -> None:
-        row.status, row.finished_at, row.held = "cancelled", at or utcnow(), False
-
-    def _fail(self, row: SweepRow, error: str, at: datetime | None = None) -> None:
-        row.status, row.error, row.finished_at = "failed", public_error(error), at or utcnow()
+    def _fail(row: SweepRow, error: str, at: datetime | None = None) -> None:
+        """Fail the sweep with ``error`` as the API may show it (no paths or addresses)."""
+        row.end("failed", public_error(error), at)
 
     def _apply_driver_state(self, row: SweepRow, state: DriverState) -> None:
         if state.status == "PENDING":
@@ -268,7 +266,7 @@ class Reconciler:
             session.refresh(row)
             self.on_change(row.id)
             if row.held:  # never started: nothing to stop
-                self._cancelled(row)
+                row.end("cancelled")
                 session.commit()
                 self.on_change(row.id)
             if not row.driver_submitted:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.cluster import ClusterUnavailable
-from service.db import SweepRow, utcnow
+from service.db import SweepRow
 from service.drivers import SweepDrivers
 from service.errors import LimitExceeded, SpecRejected, SweepConflict
 from service.settings import ServiceSettings
@@ -142,9 +142,8 @@ class Submissions:
                 try:
                     plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.model_validate(row.spec))
                 except ValidationError as err:  # held under older rules: fail it, start the next
-                    row.status, row.finished_at, row.held = "failed", utcnow(), False
-                    row.error = ("its spec no longer passes this version's checks: "
-                                 + "; ".join(field_messages(err)))
+                    row.end("failed", "its spec no longer passes this version's checks: "
+                                      + "; ".join(field_messages(err)))
                     session.commit()
                     self.on_change(row.id)
                     continue
@@ -165,7 +164,8 @@ class Submissions:
         ``hold_if_unreachable`` (a sweep that waited for its slot), holds it again."""
         session.refresh(row)
         if row.cancel_requested:
-            row.status, row.finished_at, row.settled = "cancelled", utcnow(), True
+            row.end("cancelled")
+            row.settled = True
             session.commit()
             self.on_change(row.id)
             return row
@@ -176,8 +176,7 @@ class Submissions:
                 row.held = True
                 session.commit()
                 return row
-            row.status, row.finished_at = "failed", utcnow()
-            row.error = "could not start the driver: the Ray cluster is unreachable"
+            row.end("failed", "could not start the driver: the Ray cluster is unreachable")
             session.commit()
             self.on_change(row.id)
             raise
