@@ -5,7 +5,10 @@ storage path, and a report at the end."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,10 +95,34 @@ def check_mlflow(settings: Settings) -> MlflowClient:
     return RetryingMlflowClient(settings.tracking_uri)
 
 
+GCS_ADDRESS = re.compile(r"(?P<host>[\w.-]+):(?P<port>\d+)")
+
+
+def _check_gcs(address: str, wait_s: float) -> None:
+    """:class:`SweepError` unless something listens at ``address`` (``host:port``; any other
+    form, such as ``auto`` or a ``ray://`` URL, is left to Ray) within ``wait_s``: ``ray.init``
+    waits forever for a cluster that is gone (a driver outliving its head would hang)."""
+    match = GCS_ADDRESS.fullmatch(address.strip())
+    if match is None:
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with socket.create_connection((match["host"], int(match["port"])), timeout=5):
+                return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise SweepError(f"cannot reach Ray at {address}: nothing answers there "
+                                 f"({err.strerror or err}); is the cluster running?") from err
+            time.sleep(1.0)
+
+
 def connect_ray(settings: Settings) -> None:
     """Join the configured Ray cluster, or start a local one with this machine's cores."""
     if ray.is_initialized():
         return
+    if settings.ray_address:
+        _check_gcs(settings.ray_address, settings.ray_connect_wait_s)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # per-task checkpoints of short trials trip this warning constantly; it is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

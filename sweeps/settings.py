@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("RAY_ADDRESS", "DLAB_RAY_ADDRESS"),
         description="Ray cluster address (default: start a local Ray)",
     )
+    ray_connect_wait_s: float = Field(
+        30.0, gt=0, description="seconds to wait for the Ray cluster at ray_address to answer (a head "
+                                "still starting) before the sweep is refused; Ray itself would wait forever")
 
     @cached_property
     def root(self) -> Path:

@@ -149,6 +149,28 @@ def test_cli_rejects_bad_spec_and_unknown_sweep(tmp_path, monkeypatch, capsys):
     assert main(["sweep", "resume", str(tmp_path)]) == 2
 
 
+def test_a_sweep_where_nothing_answers_at_the_ray_address_is_refused_not_left_hanging(tmp_path, monkeypatch,
+                                                                                      capsys):
+    # ray.init waits forever for a GCS that is gone (a driver outliving its head hung for hours)
+    import socket
+    import time
+
+    from dlab.cli import main
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    monkeypatch.setenv("DLAB_RAY_CONNECT_WAIT_S", "2")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\nbenchmark: permuted_digits\nparams: {num_tasks: 2}\n")
+    started = time.monotonic()
+    assert main(["sweep", "run", str(spec)]) == 2
+    assert f"cannot reach Ray at 127.0.0.1:{port}" in capsys.readouterr().out
+    assert time.monotonic() - started < 60
+
+
 def test_an_optuna_search_hands_its_domains_to_a_seeded_searcher_and_stops_early_by_tasks_seen():
     search = dict(params={"num_tasks": 5, "hidden_sizes": [16, 16]}, search_alg="optuna", search_seed=11,
                   num_samples=7, search_space={
