@@ -16,6 +16,7 @@ log = logging.getLogger("dlab.service")
 CLIENT_GONE = (ClientDisconnect, BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError,
                anyio.ClosedResourceError, anyio.EndOfStream)
 """What a write to or read from a connection its client has closed raises: logged as one line."""
+BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
 
 
 def client_gone(err: BaseException) -> bool:
@@ -25,7 +26,6 @@ def client_gone(err: BaseException) -> bool:
     if isinstance(err, BaseExceptionGroup):
         return all(client_gone(inner) for inner in err.exceptions)
     return isinstance(err, CLIENT_GONE)
-BODY = json.dumps({"detail": "internal error; the server log has the details"}).encode()
 
 
 class ServerErrors(HttpMiddleware):
