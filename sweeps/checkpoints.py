@@ -1,5 +1,5 @@
-"""Trial checkpoints on Tune's storage, made consistent with Tune's saved experiment state before
-a sweep is resumed.
+"""Trial checkpoints on Tune's storage: made consistent with Tune's saved experiment state before
+a sweep is resumed, and removed once the sweep has ended.
 
 Tune deletes a trial's older checkpoint as soon as it registers a newer one (``num_to_keep``),
 but saves its experiment state only every few seconds. A driver killed in between (``kill -9``,
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import PurePosixPath
+import shutil
+from pathlib import Path, PurePosixPath
 
 import pyarrow.fs
 
@@ -52,3 +53,15 @@ def mend_deleted_checkpoints(trials: list) -> int:
                     "resuming from the later one (%s)", trial.trial_id, checkpoint.path, later[0][1])
         mended += 1
     return mended
+
+
+def remove_checkpoints(experiment_dir: str | Path) -> int:
+    """Delete every trial checkpoint of an ended sweep (Tune's experiment state, the trials'
+    results and the sweep's record stay); returns the bytes freed. Nothing resumes from them
+    once the sweep has ended, and a sweep of full-size trials holds gigabytes of them."""
+    freed = 0
+    for directory in Path(experiment_dir).glob("*/checkpoint_*"):
+        if directory.is_dir() and checkpoint_index(str(directory)) is not None:
+            freed += sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+            shutil.rmtree(directory)
+    return freed

@@ -4,6 +4,7 @@ storage path, and a report at the end."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from sweeps import mlflow_tags as tags
-from sweeps.checkpoints import mend_deleted_checkpoints
+from sweeps.checkpoints import mend_deleted_checkpoints, remove_checkpoints
 from sweeps.checks import memory_problems, resource_problems
 from sweeps.clock import driving
 from sweeps.cost import estimate
@@ -41,6 +42,7 @@ from sweeps.tracking import (
 from sweeps.trainable import trainable_for
 
 RECORD_FILE = "dlab_sweep.json"
+log = logging.getLogger(__name__)
 
 
 class SweepError(RuntimeError):
@@ -313,6 +315,10 @@ def _finish(plan: SweepPlan, record: SweepRecord, results, client: MlflowClient,
         client.set_tag(record.parent_run_id, tags.ERROR, error)
     if status != "interrupted":
         client.set_terminated(record.parent_run_id, "FINISHED" if status == "succeeded" else "FAILED")
+        if not plan.spec.keep_checkpoints:
+            freed = remove_checkpoints(record.experiment_dir)
+            log.info("sweep %s ended: its trials' checkpoints removed (%.1f GB; keep_checkpoints "
+                     "keeps them)", plan.sweep_id, freed / 1e9)
     return SweepOutcome(sweep_id=plan.sweep_id, status=status, trials_total=total,
                         trials_errored=errored, experiment_dir=record.experiment_dir,
                         parent_run_id=record.parent_run_id, error=error, report=report)

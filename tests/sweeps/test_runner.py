@@ -111,6 +111,10 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
     assert 0 < found.efficiency <= 1
     assert parent.data.metrics["sweep.efficiency"] == pytest.approx(found.efficiency)
     assert set(report.files()) <= {Path(name).name for name in report_files}
+    # the ended sweep's checkpoints are gone (nothing resumes from them), Tune's state stays
+    experiment_dir = Path(outcome.experiment_dir)
+    assert not list(experiment_dir.glob("*/checkpoint_*"))
+    assert tune.Tuner.can_restore(experiment_dir)
 
 
 def test_sweep_with_an_evaluation_schedule_tracks_the_tasks_it_evaluated(tmp_path, local_ray):
@@ -118,9 +122,11 @@ def test_sweep_with_an_evaluation_schedule_tracks_the_tasks_it_evaluated(tmp_pat
     trained); Tune still runs the trial to the end and MLflow has the points that exist."""
     settings = Settings(home=tmp_path)
     spec = _spec("schedule", params={**TINY_PARAMS, "eval_tasks": [0]},
-                 search_space={"seed": {"type": "grid", "values": [0]}})
+                 search_space={"seed": {"type": "grid", "values": [0]}}, keep_checkpoints=True)
     outcome = run_sweep(spec, settings)
     assert outcome.status == "succeeded" and outcome.report.trials_finished == 1
+    # kept as asked: the trained network of the last task
+    assert len(list(Path(outcome.experiment_dir).glob("*/checkpoint_*/trainer_state.pt"))) == 1
     client = MlflowClient(settings.tracking_uri)
     record = load_record(outcome.experiment_dir)
     (child,) = child_runs(client, record.experiment_id, record.parent_run_id)
