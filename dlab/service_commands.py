@@ -135,6 +135,9 @@ def show_status(args: argparse.Namespace) -> int:
         detail = client.status(args.sweep_id)
     counts = ", ".join(f"{k} {v}" for k, v in detail["trials"].items())
     console.print(f"{detail['id']}: [bold]{detail['status']}[/bold] ({counts})")
+    if detail.get("estimated_time_left_s") is not None:
+        hours = detail["estimated_time_left_s"] / 3600
+        console.print(f"about {hours:.1f} h left (estimated from its trials' pace)")
     if detail.get("best"):
         best = detail["best"]
         console.print(f"best {best['metric']} = {best['value']:.4f} (trial {best['trial_id']})")

@@ -15,6 +15,8 @@ from service.links import links, public_tracking_uri
 from service.mlflow_view import best_trial, count_trials
 from service.schemas import SweepDetail, SweepPage, SweepSummary, TrialInfo
 from service.settings import ServiceSettings
+from service.time_left import estimated_time_left_s
+from sweeps.benchmarks import get_benchmark
 
 
 def encodable(value: Any) -> Any:
@@ -146,11 +148,14 @@ class SweepRecords:
 
     def detail(self, row: SweepRow, trials: list[TrialInfo]) -> SweepDetail:
         """Everything known about one sweep, for the API."""
+        counts = count_trials(trials, row.expected_trials, ended=not row.active)
+        time_metric = get_benchmark(row.benchmark).workload.time_metric
+        left = estimated_time_left_s(trials, counts.pending, time_metric) if row.active else None
         return SweepDetail(
             id=encodable(row.id), name=encodable(row.name), benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,
-            finished_at=row.finished_at, metric=row.metric, mode=row.mode,
-            trials=count_trials(trials, row.expected_trials, ended=not row.active),
+            finished_at=row.finished_at, metric=row.metric, mode=row.mode, trials=counts,
+            estimated_time_left_s=None if left is None else round(left),
             best=best_trial(trials, row.metric, row.mode), error=encodable(row.error),
             mlflow_tracking_uri=public_tracking_uri(self.settings), mlflow_experiment_id=row.experiment_id,
             mlflow_parent_run_id=row.parent_run_id, spec=encodable(row.spec),

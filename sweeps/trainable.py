@@ -20,6 +20,10 @@ STATE_FILE = "trainer_state.pt"
 RESOLVED_CONFIG = "resolved_config"
 """Result key carrying the trial's full validated config (first report of each trial process)."""
 PLACEMENT_KEYS = ("node_id", "gpu_ids", "device")
+PROGRESS = "progress"
+"""Result key (and MLflow metric) of the fraction of its run a trial has done: the workload's
+``step_metric`` over its last step for the trial's config (tasks seen of ``num_tasks``, env steps
+of ``total_steps``); with the trial's ``time_metric``, what its time left is estimated from."""
 
 
 def _trial_threads() -> None:
@@ -55,12 +59,16 @@ def run_trial(trial_config: dict[str, Any], workload: str,
     config = spec.config_model.model_validate(expand_cases(trial_config, cases))
     labels = {name: trial_config[name] for name in cases if name in trial_config}
     extras: dict[str, Any] = {**placement(), RESOLVED_CONFIG: {**config.model_dump(mode="json"), **labels}}
+    last_step = spec.step_range(config)[1]
 
     def report(metrics: dict[str, Any], checkpoint) -> None:
         nonlocal extras
+        step = metrics.get(spec.step_metric)
+        progress = {PROGRESS: min(step / last_step, 1.0)} if step is not None and last_step > 0 else {}
         with tempfile.TemporaryDirectory() as directory:
             torch.save(checkpoint(), Path(directory) / STATE_FILE)
-            tune.report({**metrics, **extras}, checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report({**metrics, **progress, **extras},
+                        checkpoint=tune.Checkpoint.from_directory(directory))
         extras = placement()
 
     spec.train(config, report, _resume_state())

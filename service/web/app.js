@@ -49,6 +49,15 @@ function age(iso) {
   return since.format(Math.round(seconds), "second");
 }
 
+/** ", about 3.2 hours left" from a sweep's estimate (empty when it has none). */
+function timeLeft(detail) {
+  const seconds = detail.estimated_time_left_s;
+  if (seconds === null || seconds === undefined) return "";
+  const text = seconds >= 5400 ? `${(seconds / 3600).toFixed(1)} hours`
+    : `${Math.max(1, Math.round(seconds / 60))} minutes`;
+  return `, about ${text} left`;
+}
+
 const compact = (object) => Object.entries(object ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
 
 function notice(text) {
@@ -98,7 +107,8 @@ async function signIn(event) {
 function progressText(detail) {
   const t = detail.trials;
   const ended = t.done + t.failed + t.cancelled + t.never_started;
-  return `${ended} of ${detail.expected_trials} trials ended` + (t.running ? `, ${t.running} running` : "");
+  return `${ended} of ${detail.expected_trials} trials ended` + (t.running ? `, ${t.running} running` : "") +
+    timeLeft(detail);
 }
 
 async function renderList() {
@@ -180,7 +190,7 @@ class SweepPage {
     progress.max = d.expected_trials || 1;
     progress.value = done;
     $("#sweep-progress-text").textContent =
-      `${done} of ${d.expected_trials} trials ended` + (running ? `, ${running} running` : "");
+      `${done} of ${d.expected_trials} trials ended` + (running ? `, ${running} running` : "") + timeLeft(d);
     $("#sweep-best").textContent = this.best();
     $("#cancel-sweep").hidden = !ACTIVE_SWEEPS.has(d.status);
     $("#sweep-error").hidden = !d.error;
@@ -286,8 +296,24 @@ class SweepPage {
     this.logEvent(event);
     if (event.event === "sweep_status") this.detail = { ...this.detail, status: data.status, trials: data.trials };
     else if (event.event === "sweep_finished") this.detail = data;
-    else if (event.event.startsWith("trial_")) this.trials.set(data.trial_id, data);
+    else if (event.event.startsWith("trial_")) {
+      this.trials.set(data.trial_id, data);
+      this.refreshEstimate();
+    }
     this.render();
+  }
+
+  /** The time-left estimate moves with every trial report: read it again (at most every 5 s). */
+  async refreshEstimate() {
+    if (Date.now() - (this.estimateRead ?? 0) < 5000) return;
+    this.estimateRead = Date.now();
+    try {
+      const detail = await getJson(this.path);
+      this.detail = { ...this.detail, estimated_time_left_s: detail.estimated_time_left_s };
+      this.render();
+    } catch {
+      // the estimate is a nicety: the next report reads it again
+    }
   }
 
   async loadReport() {

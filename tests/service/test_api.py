@@ -256,8 +256,12 @@ def test_cancel_mid_sweep_keeps_finished_trials(api, client, home):
     for event, _ in client.events(created["id"]):
         if event == "trial_finished":
             break
+    # while a trial runs, the sweep has an estimate of its time left (its arithmetic: test_time_left)
+    left = wait_for(lambda: client.status(created["id"])["estimated_time_left_s"], 60,
+                    "an estimate of the sweep's time left")
+    assert isinstance(left, int) and left > 0
     detail = client.cancel(created["id"])
-    assert detail["status"] == "cancelled"
+    assert detail["status"] == "cancelled" and detail["estimated_time_left_s"] is None
     assert detail["trials"]["done"] >= 1 and detail["trials"]["done"] < 4
     with pytest.raises(ApiError) as again:
         client.cancel(created["id"])

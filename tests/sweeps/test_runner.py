@@ -83,6 +83,8 @@ def test_sweep_records_parent_children_metrics_and_artifacts(tmp_path, local_ray
         history = client.get_metric_history(child.info.run_id, "mean_accuracy")
         assert sorted(m.step for m in history) == [1, 2, 3]  # one point per task, by tasks seen
         assert len(client.get_metric_history(child.info.run_id, "accuracy_task_0")) == 3
+        progress = sorted(client.get_metric_history(child.info.run_id, "progress"), key=lambda m: m.step)
+        assert [m.value for m in progress] == pytest.approx([1 / 3, 2 / 3, 1])  # tasks seen of 3
         assert child.data.tags["dlab.sweep_id"] == outcome.sweep_id
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"accuracy_matrix.json", "accuracy_matrix.png", "subnetworks.json", "subnetworks.png",
