@@ -149,8 +149,10 @@ class SweepRecords:
     def detail(self, row: SweepRow, trials: list[TrialInfo]) -> SweepDetail:
         """Everything known about one sweep, for the API."""
         counts = count_trials(trials, row.expected_trials, ended=not row.active)
-        time_metric = get_benchmark(row.benchmark).workload.time_metric
-        left = estimated_time_left_s(trials, counts.pending, time_metric) if row.active else None
+        left = None
+        if row.active:  # (an ended sweep's benchmark is not looked up: it may be gone since)
+            time_metric = get_benchmark(row.benchmark).workload.time_metric
+            left = estimated_time_left_s(trials, counts.pending, time_metric)
         return SweepDetail(
             id=encodable(row.id), name=encodable(row.name), benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,
