@@ -1,8 +1,9 @@
 """Online prototypes: Hotelling T^2 clustering of training batches without task boundaries."""
 
+import pytest
 import torch
 
-from dendrites.clustering import OnlinePrototypes, hotelling_same_mean
+from dendrites.clustering import OnlinePrototypes, hotelling_same_mean, pinv_quadratic_form
 
 
 def test_hotelling_keeps_same_mean_and_rejects_shifted_mean():
@@ -50,3 +51,53 @@ def test_hotelling_decision_matches_the_f_test_p_value_for_small_samples():
         p_value = f.sf((n1 + n2 - p - 1) / (p * (n1 + n2 - 2)) * t2, p, n1 + n2 - p - 1)
         assert hotelling_same_mean(a, b, alpha=p_value * 0.9)
         assert not hotelling_same_mean(a, b, alpha=min(p_value * 1.1, 0.999))
+
+
+def _pinv_form(matrix: torch.Tensor, vector: torch.Tensor) -> float:
+    return float(vector @ torch.linalg.pinv(matrix) @ vector)
+
+
+def test_the_quadratic_form_is_pinvs_on_full_rank_constant_pixel_and_near_singular_covariances():
+    g = torch.Generator().manual_seed(4)
+    rows = torch.randn(36, 12, generator=g, dtype=torch.float64)
+    cases = {"full rank": rows}
+    constant = rows.clone()
+    constant[:, :3] = -0.8  # pixels blank in every image: null directions pinv ignores
+    cases["constant pixels"] = constant
+    for scale in (1e-9, 3e-9, 1e-8, 3e-8):  # two pixels equal up to `scale`
+        near = rows.clone()
+        near[:, 1] = near[:, 0] + scale * torch.randn(36, generator=g, dtype=torch.float64)
+        cases[f"near-collinear pixels ({scale})"] = near
+    # a covariance whose Cholesky factor exists although an eigenvalue is under pinv's cut-off:
+    # a plain Cholesky solve would invert that eigenvalue (and blow up along its direction)
+    cut_off = 12 * torch.finfo(torch.float64).eps
+    factorable_but_cut = [name for name, data in cases.items()
+                          if int(torch.linalg.cholesky_ex(torch.cov(data.T)).info) == 0
+                          and (lambda e: e[0] < cut_off * e[-1])(torch.linalg.eigvalsh(torch.cov(data.T)))]
+    assert factorable_but_cut, "no case exercises the cut-off check"
+    across = torch.zeros(12, dtype=torch.float64)
+    across[0], across[1] = 1.0, -1.0  # along the near-collinear pair's null direction
+    for name, data in cases.items():
+        covariance = torch.cov(data.T)
+        for vector in (torch.randn(12, generator=g, dtype=torch.float64), across):
+            expected = _pinv_form(covariance, vector)
+            got = pinv_quadratic_form(covariance, vector)
+            assert got == pytest.approx(expected, rel=1e-7, abs=1e-12), name
+
+
+def test_each_batch_joins_the_first_cluster_the_textbook_test_keeps():
+    """The clusters' cached exemplar moments never go stale: as a drifting stream joins and
+    reshapes clusters, every assignment is the first cluster that the textbook test (pinv on
+    the current exemplars) keeps, or a new one."""
+    g = torch.Generator().manual_seed(5)
+    clusters = OnlinePrototypes(8, num_pixels=8, alpha=0.1, memory=24, seed=0)
+    founded = 0
+    for step in range(60):
+        batch = torch.randn(24, 8, generator=g) + 0.12 * step * torch.linspace(-1, 1, 8)
+        pixels = batch[:, clusters.pixels]
+        kept = [i for i, exemplars in enumerate(clusters.exemplars)
+                if hotelling_same_mean(exemplars, pixels, alpha=0.1)]
+        expected = kept[0] if kept else len(clusters)
+        founded += not kept
+        assert clusters.assign(batch, task=0) == expected, f"batch {step}"
+    assert 1 < founded < 60  # clusters both joined and founded along the drift
