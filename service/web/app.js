@@ -104,10 +104,15 @@ async function signIn(event) {
 
 // --- sweeps list ---------------------------------------------------------------------------
 
-function progressText(detail) {
+/** Trials the service counts as ended (run to an end, or never started in an ended sweep). */
+function endedTrials(detail) {
   const t = detail.trials;
-  const ended = t.done + t.failed + t.cancelled + t.never_started;
-  return `${ended} of ${detail.expected_trials} trials ended` + (t.running ? `, ${t.running} running` : "") +
+  return t.done + t.failed + t.cancelled + t.never_started;
+}
+
+/** "N of M trials ended, K running, about T left": one wording for the list and the sweep page. */
+function progressText(detail, ended = endedTrials(detail), running = detail.trials.running) {
+  return `${ended} of ${detail.expected_trials} trials ended` + (running ? `, ${running} running` : "") +
     timeLeft(detail);
 }
 
@@ -185,12 +190,11 @@ class SweepPage {
     $("#sweep-status").replaceChildren(statusBadge(d.status));
     const ended = [...this.trials.values()].filter((t) => TERMINAL_TRIALS.has(t.status)).length;
     const running = [...this.trials.values()].filter((t) => t.status === "running").length;
-    const done = Math.max(ended, d.trials.done + d.trials.failed + d.trials.cancelled);
+    const done = Math.max(ended, endedTrials(d));
     const progress = $("#sweep-progress");
     progress.max = d.expected_trials || 1;
     progress.value = done;
-    $("#sweep-progress-text").textContent =
-      `${done} of ${d.expected_trials} trials ended` + (running ? `, ${running} running` : "") + timeLeft(d);
+    $("#sweep-progress-text").textContent = progressText(d, done, running);
     $("#sweep-best").textContent = this.best();
     $("#cancel-sweep").hidden = !ACTIVE_SWEEPS.has(d.status);
     $("#sweep-error").hidden = !d.error;

@@ -32,10 +32,12 @@ CHROMIUM_ARGS = [  # root needs --no-sandbox; the rest keeps Chromium off the (c
 TINY = {"num_tasks": 2, "hidden_sizes": [16, 16], "epochs": 1, "batch_size": 128, "kw_percent_on": 0.25}
 
 
-def spec_yaml(name: str, segments: list[int], **params) -> str:
-    return yaml.safe_dump({"name": name, "benchmark": "permuted_digits", "params": {**TINY, **params},
-                           "search_space": {"num_segments": {"type": "grid", "values": segments}},
-                           "resources": {"cpu": 1}}, sort_keys=False)
+def spec_yaml(name: str, segments: list[int], max_concurrent_trials: int | None = None, **params) -> str:
+    body = {"name": name, "benchmark": "permuted_digits", "params": {**TINY, **params},
+            "search_space": {"num_segments": {"type": "grid", "values": segments}}, "resources": {"cpu": 1}}
+    if max_concurrent_trials is not None:
+        body["max_concurrent_trials"] = max_concurrent_trials
+    return yaml.safe_dump(body, sort_keys=False)
 
 
 BAD_SPEC = spec_yaml("bad-spec", [1, 2], kw_percent_on=1.5)
@@ -222,7 +224,9 @@ def test_the_list_shows_progress_best_and_age_and_filters_by_status(page, api):
 
 
 def test_a_second_sweep_is_cancelled_after_a_confirmation(page, api):
-    submit_spec(page, api, spec_yaml("web-long", [3], epochs=200, num_tasks=5), "Submit")
+    # two trials, one at a time: the second never starts
+    submit_spec(page, api, spec_yaml("web-long", [3, 5], max_concurrent_trials=1, epochs=200, num_tasks=5),
+                "Submit")
     until(api, lambda: text(page, "#sweep-title") == "web-long", "the second sweep's page")
     until(api, lambda: text(page, "#sweep-status") == "running", "the second sweep running", timeout_s=600)
     cancel = page.get_by_role("button", name="Cancel sweep…")
@@ -242,6 +246,9 @@ def test_a_second_sweep_is_cancelled_after_a_confirmation(page, api):
     page.keyboard.press("Enter")
     until(api, lambda: text(page, "#sweep-status") == "cancelled", "the sweep cancelled", timeout_s=120)
     assert not cancel.is_visible()
+    # the trial that never started has ended too, as the list counts it
+    until(api, lambda: text(page, "#sweep-progress-text").startswith("2 of 2 trials ended"),
+          "both trials counted as ended")
     until(api, lambda: "has ended" in text(page, "#stream-state"), "the stream's sweep_finished")
     assert page.locator("#events li strong").first.inner_text() == "sweep_finished"
     shot(page, "09-sweep-cancelled")
