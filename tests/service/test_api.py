@@ -258,10 +258,11 @@ def test_cancel_mid_sweep_keeps_finished_trials(api, client, home):
             break
     # while a trial runs, the sweep has an estimate of its time left (its arithmetic: test_time_left;
     # these toy trials train for a fraction of a second, so the estimate may round to 0 s)
-    left = wait_for(
-        lambda: (lambda d: d if d["estimated_time_left_s"] is not None else None)(client.status(created["id"])),
-        120, "an estimate of the sweep's time left", watch=[api.watched],
-    )["estimated_time_left_s"]
+    def estimated(detail: dict) -> dict | None:
+        return detail if detail["estimated_time_left_s"] is not None else None
+
+    left = wait_for(lambda: estimated(client.status(created["id"])), 120,
+                    "an estimate of the sweep's time left", watch=[api.watched])["estimated_time_left_s"]
     assert isinstance(left, int) and left >= 0
     detail = client.cancel(created["id"])
     assert detail["status"] == "cancelled" and detail["estimated_time_left_s"] is None
