@@ -1,5 +1,5 @@
 """A sweep's results for the API: the report (table and figures) rebuilt from MLflow, cached on
-disk once the sweep has ended."""
+disk once the sweep has ended (and built again where an older service cached it)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from service.errors import SweepConflict, SweepNotFound
 from service.settings import ServiceSettings
 from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
-from sweeps.report import SweepReport, build_report
+from sweeps.report import REPORT_FORMAT, SweepReport, build_report
 from sweeps.spec import SweepSpec
 
 
@@ -43,7 +43,9 @@ class Reports:
         out_dir = self.settings.reports / row.id
         cached = out_dir / "report.json"
         if not row.active and cached.is_file() and not cached.is_symlink():
-            return SweepReport.model_validate_json(cached.read_text())
+            report = SweepReport.model_validate_json(cached.read_text())
+            if report.format_version == REPORT_FORMAT:  # else built by an older service: again
+                return report
         plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
         with self._lock:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,

@@ -30,6 +30,13 @@ from sweeps.tracking import child_runs, format_value, log_search_summary, log_sw
 
 SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
 """Metrics drawn beside the sweep's own metric when the workload reports them."""
+TABLE_METRICS = ("task_inference_accuracy", "num_clusters")
+"""Metrics summarised in the table (mean, std over seeds) but not drawn, where the trials report
+them: how well the context inferred the task, and the clusters online prototypes found. Nearly
+constant over a segments or density sweep, a panel of them would be a flat line."""
+REPORT_FORMAT = 2
+"""The version of what a report holds (2: with :data:`TABLE_METRICS`); a service rebuilds a
+report it cached in another version."""
 SUBNETWORKS = "subnetworks"
 SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
 TRIALS_CSV = "trials.csv"
@@ -56,6 +63,8 @@ class SweepReport(BaseModel):
     benchmark: str = ""
     title: str = ""
     metrics: list[str] = Field(default_factory=list, description="metrics summarised in rows")
+    format_version: int = Field(1, description="what the report holds: sweeps.report.REPORT_FORMAT "
+                                               "when it was built (1: before versions)")
     best: BestTrial | None = None
     subnetworks: list[dict[str, Any]] = Field(
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
@@ -240,11 +249,12 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     ran on, where its drivers did not log them (its efficiency needs them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     metric, group_by, workload = plan.metric, plan.group_by, plan.workload
-    extra = [m for m in SECONDARY_METRICS if m in workload.metric_names and m != metric]
+    extra = [m for m in (*SECONDARY_METRICS, *TABLE_METRICS) if m in workload.metric_names and m != metric]
     timed = [workload.time_metric] if workload.time_metric not in (None, metric, *extra) else []
     trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra, *timed], plan.searched)
     summary = summarise(trials, group_by, metric, extra)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
+    drawn = [m for m in metrics if m == metric or m not in TABLE_METRICS]
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
     rows = json.loads(summary.to_json(orient="records"))
     write_text_atomically(out_dir / "results.json", json.dumps(rows, indent=2))
@@ -258,7 +268,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     for axis in axes if not summary.empty and not plan.spec.sampled else []:
         x_label = workload.figure_axes.get(axis, axis)
         what = f"{labels.get(metric, metric)} vs {x_label}"
-        figure = fig.metric_panels(summary, axis, metrics, group_by, labels, x_label, _title(plan, what))
+        figure = fig.metric_panels(summary, axis, drawn, group_by, labels, x_label, _title(plan, what))
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
@@ -280,7 +290,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         table_csv="results.csv", table_json="results.json",
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
         title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
-        subnetworks=subnetworks, search=search, efficiency=efficiency,
+        subnetworks=subnetworks, search=search, efficiency=efficiency, format_version=REPORT_FORMAT,
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)

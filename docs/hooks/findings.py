@@ -27,15 +27,17 @@ from sweeps.tracking import format_value
 ROOT = Path(__file__).resolve().parents[2]
 FINDINGS = ROOT / "docs" / "findings"
 PLACEHOLDER = re.compile(r"<!-- dlab:findings-(table|subnetworks) ([a-z0-9-]+) -->")
+DIGITS = {"num_clusters": 1}
+"""Decimals of a metric that is not a fraction (3 for every other)."""
 
 
-def mean_std(mean: Any, std: Any, count: Any = None) -> str:
+def mean_std(mean: Any, std: Any, count: Any = None, digits: int = 3) -> str:
     """``0.830 ± 0.006 (n = 3)``; a lone seed has no std; a missing mean is a dash."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
-    text = f"{mean:.3f}"
+    text = f"{mean:.{digits}f}"
     if std is not None and not (isinstance(std, float) and math.isnan(std)):
-        text += f" ± {std:.3f}"
+        text += f" ± {std:.{digits}f}"
     return text + (f" (n = {int(count)})" if count is not None else "")
 
 
@@ -53,8 +55,8 @@ def results_table(report: SweepReport) -> str:
     header = [*report.group_by, *report.metrics]
     out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in report.rows:
-        cells = [mean_std(row.get(f"{m}_mean"), row.get(f"{m}_std"), row.get("count") if i == 0 else None)
-                 for i, m in enumerate(report.metrics)]
+        cells = [mean_std(row.get(f"{m}_mean"), row.get(f"{m}_std"), row.get("count") if i == 0 else None,
+                          DIGITS.get(m, 3)) for i, m in enumerate(report.metrics)]
         out.append("| " + " | ".join([*_setting(report, row), *cells]) + " |")
     note = f"\nSweep `{report.sweep_id}`: {report.trials_finished} of {report.trials} trials finished"
     found = report.efficiency

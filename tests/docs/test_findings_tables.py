@@ -22,16 +22,17 @@ def _layer(mean: float, std: float | None, winners: int) -> dict:
 
 def _write(directory: Path) -> None:
     rows = [{"variant": "active_dendrites", "mean_accuracy_mean": 0.8297, "mean_accuracy_std": 0.0061,
-             "forgetting_mean": 0.044, "forgetting_std": 0.006, "count": 3},
+             "forgetting_mean": 0.044, "forgetting_std": 0.006, "num_clusters_mean": 41.0,
+             "num_clusters_std": 1.732, "count": 3},
             {"variant": "mlp", "mean_accuracy_mean": 0.7731, "mean_accuracy_std": None,
-             "forgetting_mean": 0.1, "forgetting_std": None, "count": 1}]
+             "forgetting_mean": 0.1, "forgetting_std": None, "num_clusters_mean": None, "count": 1}]
     subnetworks = [{"setting": {"variant": "active_dendrites"}, "seeds": 3, "tasks": [0], "measure": "m",
                     "layers": [_layer(0.11, 0.004, 102), _layer(0.31, 0.02, 102)]}]
     report = SweepReport(
         sweep_id="findings-subnetworks-1", metric="mean_accuracy", group_by=["variant"], trials=5,
         trials_finished=4, rows=rows, table_csv="results.csv", table_json="results.json",
         figures=["subnetworks.png"],
-        metrics=["mean_accuracy", "forgetting"], subnetworks=subnetworks,
+        metrics=["mean_accuracy", "forgetting", "num_clusters"], subnetworks=subnetworks,
         efficiency=SweepEfficiency(trial_time_s=7200.0, wall_s=3800.0, cores=2, efficiency=0.947,
                                    wall_from="drivers"))
     directory.mkdir(parents=True)
@@ -41,9 +42,9 @@ def _write(directory: Path) -> None:
 def test_a_committed_report_renders_as_its_settings_with_mean_std_and_n(tmp_path):
     _write(tmp_path / "subnetworks")
     table = findings.render("table", "subnetworks", tmp_path).splitlines()
-    assert table[0] == "| variant | mean_accuracy | forgetting |"
-    assert table[2] == "| active_dendrites | 0.830 ± 0.006 (n = 3) | 0.044 ± 0.006 |"
-    assert table[3] == "| mlp | 0.773 (n = 1) | 0.100 |"  # one seed: no std
+    assert table[0] == "| variant | mean_accuracy | forgetting | num_clusters |"
+    assert table[2] == "| active_dendrites | 0.830 ± 0.006 (n = 3) | 0.044 ± 0.006 | 41.0 ± 1.7 |"
+    assert table[3] == "| mlp | 0.773 (n = 1) | 0.100 | - |"  # one seed: no std; no clusters: a dash
     assert "4 of 5 trials finished; efficiency 0.95 (2.0 trial-hours over 1.06 h x 2 cores)" in table[5]
     assert table[-1] == "![findings-subnetworks-1: subnetworks](findings/subnetworks/subnetworks.png)"
     layers = findings.render("subnetworks", "subnetworks", tmp_path).splitlines()

@@ -10,7 +10,7 @@ import pytest
 from service.db import SweepRow
 from service.settings import ServiceSettings
 from sweeps import figures
-from sweeps.report import SweepReport
+from sweeps.report import REPORT_FORMAT, SweepReport
 from sweeps.spec import SweepSpec
 from tests.service.served import app_without_lifespan
 from tests.service.specs import spec
@@ -34,7 +34,7 @@ def served(tmp_path):
     directory.mkdir(parents=True)
     report = SweepReport(sweep_id="s-1", metric="mean_accuracy", group_by=["num_segments"], trials=2,
                          trials_finished=2, rows=[], table_csv="results.csv", table_json="results.json",
-                         figures=FIGURES)
+                         figures=FIGURES, format_version=REPORT_FORMAT)
     (directory / "report.json").write_text(report.model_dump_json())
     return client, directory
 
