@@ -130,14 +130,21 @@ def list_sweeps(args: argparse.Namespace) -> int:
     return 0
 
 
+def time_left(seconds: float) -> str:
+    """``2.4 hours`` from 90 minutes on, else ``7 minutes`` (at least 1), as the web page says it."""
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} hours"
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def show_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
         detail = client.status(args.sweep_id)
     counts = ", ".join(f"{k} {v}" for k, v in detail["trials"].items())
     console.print(f"{detail['id']}: [bold]{detail['status']}[/bold] ({counts})")
-    if detail.get("estimated_time_left_s") is not None:
-        hours = detail["estimated_time_left_s"] / 3600
-        console.print(f"about {hours:.1f} h left (estimated from its trials' pace)")
+    if (seconds := detail.get("estimated_time_left_s")) is not None:
+        console.print(f"about {time_left(seconds)} left (estimated from its trials' pace)")
     if detail.get("best"):
         best = detail["best"]
         console.print(f"best {best['metric']} = {best['value']:.4f} (trial {best['trial_id']})")

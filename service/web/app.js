@@ -53,9 +53,10 @@ function age(iso) {
 function timeLeft(detail) {
   const seconds = detail.estimated_time_left_s;
   if (seconds === null || seconds === undefined) return "";
+  const minutes = Math.max(1, Math.round(seconds / 60));
   const text = seconds >= 5400 ? `${(seconds / 3600).toFixed(1)} hours`
-    : `${Math.max(1, Math.round(seconds / 60))} minutes`;
-  return `, about ${text} left`;
+    : `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  return `, about ${text} left`;  // dlab status says it the same way (dlab/service_commands.py)
 }
 
 const compact = (object) => Object.entries(object ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
