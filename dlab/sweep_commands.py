@@ -126,9 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paper-figure", help="the paper's two curves side by side (segments sweep | density sweep)",
         description="Accuracy vs number of segments beside accuracy vs kWTA density, from the reports "
                     "of two finished sweeps (e.g. sweeps/examples/segments.yaml and density.yaml), "
-                    "as PNG and SVG.")
-    paper.add_argument("segments_sweep", help="id of a sweep that varies num_segments")
-    paper.add_argument("density_sweep", help="id of a sweep that varies kw_percent_on")
+                    "each with the paper's published MNIST curve where the sweep ran 10 tasks of a "
+                    "full-size benchmark, as PNG and SVG.")
+    paper.add_argument("segments_sweep", help="id of a sweep that varies num_segments, or the directory "
+                                              "of its report (dlab report --out)")
+    paper.add_argument("density_sweep", help="id of a sweep that varies kw_percent_on, or the directory "
+                                             "of its report")
     paper.add_argument("--out", type=Path,
                        help="output path without suffix (default: $DLAB_HOME/reports/paper_figure)")
     paper.set_defaults(handler=paper_figure_command)
@@ -200,6 +203,12 @@ def report_command(args: argparse.Namespace) -> int:
     return _guarded(console, show)
 
 
+def _report_directory(reports: Path, sweep: str) -> Path:
+    """A report's directory from a sweep id (under ``reports``) or from its own path."""
+    given = Path(sweep)
+    return given if (given / "report.json").is_file() else reports / sweep
+
+
 def paper_figure_command(args: argparse.Namespace) -> int:
     from sweeps.report import paper_figure
     from sweeps.settings import Settings
@@ -209,7 +218,8 @@ def paper_figure_command(args: argparse.Namespace) -> int:
     out = args.out or reports / "paper_figure"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        paths = paper_figure(reports / args.segments_sweep, reports / args.density_sweep, out)
+        paths = paper_figure(_report_directory(reports, args.segments_sweep),
+                             _report_directory(reports, args.density_sweep), out)
     except (OSError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         return EXIT_BAD_INPUT

@@ -1,6 +1,7 @@
 """Figures of sweeps and trials, made to be read at a glance: metric vs a swept parameter (mean
 with a ± std band over seeds, ticks at the swept values, a log axis where they span decades, the
-baseline model as a line), the paper's two panels, and per-trial heatmaps (accuracy matrix,
+baseline model as a line), the paper's two panels with its published curves beside them, and
+per-trial heatmaps (accuracy matrix,
 task-by-task overlap of the kWTA winners)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from sweeps.files import replace_atomically
+from sweeps.paper_curves import PaperCurve
 
 BASELINES = ("mlp", "sparse_mlp")
 """Values of the ``model`` parameter drawn as baselines (a line per value, not a curve)."""
@@ -78,6 +80,26 @@ def draw_metric_vs(ax: Axes, summary: pd.DataFrame, x: str, metric: str, group_b
         ax.axhspan(level - spread, level + spread, color=line.get_color(), alpha=0.1, linewidth=0)
     set_value_axis(ax, summary[x].astype(float).tolist())
     ax.grid(alpha=0.3)
+
+
+def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve]) -> None:
+    """Published curves (accuracy in %) on a right-hand axis of their own, grey and dashed, over
+    the x range ``ax`` already shows: beside a sweep on another data set they give the shape to
+    compare, not the level. One legend holds both axes' lines."""
+    low, high = ax.get_xlim()
+    shown = [(curve, sorted(x for x in curve.points if low <= x <= high)) for curve in curves]
+    shown = [(curve, xs) for curve, xs in shown if xs]
+    if not shown:
+        return
+    twin = ax.twinx()
+    for (curve, xs), style in zip(shown, ("--", ":", "-."), strict=False):
+        twin.plot(xs, [curve.points[x] for x in xs], linestyle=style, marker="s", markersize=3,
+                  color="0.45", label=f"{curve.label} (%, right axis)")
+    twin.set_xlim(low, high)
+    twin.set_ylabel("paper: final accuracy (%)")
+    lines, labels = ax.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    ax.legend(lines + more, labels + more_labels, fontsize=7)
 
 
 def _seeds_text(counts: pd.Series, word: str) -> str:

@@ -24,6 +24,7 @@ from sweeps import mlflow_tags as tags
 from sweeps.benchmarks import get_benchmark
 from sweeps.clock import SweepEfficiency, sweep_efficiency
 from sweeps.files import write_text_atomically
+from sweeps.paper_curves import curves_beside
 from sweeps.plan import SweepPlan
 from sweeps.search_report import SEARCH_JSON, SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
@@ -35,8 +36,9 @@ TABLE_METRICS = ("task_inference_accuracy", "num_clusters")
 them: how well the context inferred the task, and the clusters online prototypes found. Nearly
 constant over a segments or density sweep, a panel of them would be a flat line."""
 REPORT_FORMAT = 2
-"""The version of what a report holds (2: with :data:`TABLE_METRICS`); a service rebuilds a
-report it cached in another version."""
+"""The version of what a report holds (2: :data:`TABLE_METRICS`, a cases sweep's figures by its
+cases' values, the paper's curves beside, the fixed parameters); a service rebuilds a report it
+cached in another version."""
 SUBNETWORKS = "subnetworks"
 SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
 TRIALS_CSV = "trials.csv"
@@ -65,6 +67,7 @@ class SweepReport(BaseModel):
     metrics: list[str] = Field(default_factory=list, description="metrics summarised in rows")
     format_version: int = Field(1, description="what the report holds: sweeps.report.REPORT_FORMAT "
                                                "when it was built (1: before versions)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the sweep's fixed parameters")
     best: BestTrial | None = None
     subnetworks: list[dict[str, Any]] = Field(
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
@@ -149,6 +152,26 @@ def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
     return stats.reset_index()
 
 
+def with_case_values(summary: pd.DataFrame, plan: SweepPlan) -> tuple[pd.DataFrame, list[str]]:
+    """A cases sweep's summary with a column, beside each row's case, for every parameter that all
+    its cases set and that they vary (``num_tasks``, ``variant``, ...), so that its figures can
+    draw the metric against them; and those columns' names."""
+    added: list[str] = []
+    for name in plan.group_by:
+        dimension = plan.spec.search_space.get(name)
+        if dimension is None or dimension.type != "cases" or name not in summary.columns:
+            continue
+        cases = list(dimension.values.values())
+        varied = [key for key in cases[0] if key not in summary.columns and all(key in c for c in cases)
+                  and len({json.dumps(c[key], sort_keys=True) for c in cases}) > 1]
+        at = summary.columns.get_loc(name) + 1
+        for offset, key in enumerate(varied):
+            values = [dimension.values.get(case, {}).get(key) for case in summary[name]]
+            summary.insert(at + offset, key, values)
+        added += varied
+    return summary, added
+
+
 def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None:
     """The full-budget trial with the best final ``metric``."""
     done = full_runs(trials)
@@ -162,6 +185,10 @@ def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None
 def fixed_settings(plan: SweepPlan) -> str:
     """The spec's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
     return ", ".join(f"{k}={format_value(v)}" for k, v in plan.spec.params.items())
+
+
+def _cases_dimensions(plan: SweepPlan) -> set[str]:
+    return {name for name, dimension in plan.spec.search_space.items() if dimension.type == "cases"}
 
 
 def _title(plan: SweepPlan, what: str) -> str:
@@ -252,7 +279,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     extra = [m for m in (*SECONDARY_METRICS, *TABLE_METRICS) if m in workload.metric_names and m != metric]
     timed = [workload.time_metric] if workload.time_metric not in (None, metric, *extra) else []
     trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra, *timed], plan.searched)
-    summary = summarise(trials, group_by, metric, extra)
+    summary, case_keys = with_case_values(summarise(trials, group_by, metric, extra), plan)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
     drawn = [m for m in metrics if m == metric or m not in TABLE_METRICS]
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
@@ -261,14 +288,20 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     write_text_atomically(out_dir / TRIALS_CSV, trials.to_csv(index=False))
     labels = dict(workload.metric_labels)
     written: list[Path] = []
-    numeric_axes = [g for g in group_by if pd.api.types.is_numeric_dtype(summary[g])]
+    # a cases sweep is drawn by the values its cases set, a curve per the others (not per case)
+    figure_by = [g for g in group_by if g not in _cases_dimensions(plan)] + case_keys
+    numeric_axes = [g for g in figure_by if pd.api.types.is_numeric_dtype(summary[g])
+                    and summary[g].notna().all()]
     axes = [a for a in workload.figure_axes if a in numeric_axes] or numeric_axes[:1]
     # trials that draw their values each have their own: a search's figures are its own (slices),
     # not one curve per setting of the other parameters
     for axis in axes if not summary.empty and not plan.spec.sampled else []:
         x_label = workload.figure_axes.get(axis, axis)
         what = f"{labels.get(metric, metric)} vs {x_label}"
-        figure = fig.metric_panels(summary, axis, drawn, group_by, labels, x_label, _title(plan, what))
+        figure = fig.metric_panels(summary, axis, drawn, figure_by, labels, x_label, _title(plan, what))
+        if metric == "mean_accuracy":
+            fig.draw_paper_curves(figure.axes[0], curves_beside(plan.spec.benchmark, axis, plan.spec.params))
+            figure.tight_layout()
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
@@ -291,6 +324,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
         title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
         subnetworks=subnetworks, search=search, efficiency=efficiency, format_version=REPORT_FORMAT,
+        params=plan.spec.params,
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)
@@ -315,7 +349,8 @@ def load_report(directory: Path) -> SweepReport:
 
 def paper_figure(segments: Path, density: Path, out_stem: Path) -> list[Path]:
     """The paper's two curves side by side: the report of a segments sweep (accuracy vs
-    ``num_segments``) and of a density sweep (accuracy vs ``kw_percent_on``), as PNG and SVG."""
+    ``num_segments``) and of a density sweep (accuracy vs ``kw_percent_on``), each with the
+    paper's published (MNIST) curve on a right-hand axis, as PNG and SVG."""
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10.5, 4), dpi=120)
@@ -330,5 +365,7 @@ def paper_figure(segments: Path, density: Path, out_stem: Path) -> list[Path]:
         ax.set_ylabel(workload.metric_labels.get(report.metric, report.metric))
         ax.set_title(report.title, fontsize=8)
         ax.legend(fontsize=7)
+        if report.metric == "mean_accuracy":
+            fig.draw_paper_curves(ax, curves_beside(report.benchmark, axis, report.params))
     figure.tight_layout()
     return fig.save(figure, out_stem)

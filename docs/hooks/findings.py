@@ -6,6 +6,8 @@ the numbers on the page are the reports' own and cannot drift from them.
   with n, then the sweep's id, trials and efficiency, and the report's figures;
 - ``<!-- dlab:findings-subnetworks NAME -->``: per setting, each hidden layer's mean task-pair
   overlap of the kWTA winners (mean ± std over seeds).
+- ``<!-- dlab:paper-table AXIS -->``: the paper's published (MNIST) accuracies against a swept
+  parameter, from ``sweeps/paper_curves.py`` (the same numbers the report figures draw).
 
 A report not committed yet renders as a line saying so, with the command that makes it.
 """
@@ -21,12 +23,15 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
+from sweeps.paper_curves import paper_curves
 from sweeps.report import SweepReport, load_report
 from sweeps.tracking import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
 FINDINGS = ROOT / "docs" / "findings"
 PLACEHOLDER = re.compile(r"<!-- dlab:findings-(table|subnetworks) ([a-z0-9-]+) -->")
+PAPER_PLACEHOLDER = re.compile(r"<!-- dlab:paper-table ([a-z_]+) -->")
+AXIS_HEADERS = {"num_segments": "segments", "kw_percent_on": "fraction of units on", "num_tasks": "tasks"}
 DIGITS = {"num_clusters": 1}
 """Decimals of a metric that is not a fraction (3 for every other)."""
 
@@ -96,6 +101,23 @@ def render(kind: str, name: str, findings: Path = FINDINGS) -> str:
     return results_table(report) + figures(report, name) if kind == "table" else subnetworks_table(report)
 
 
+def paper_table(axis: str) -> str:
+    """The paper's curves against ``axis`` as a Markdown table: a column per published value, a
+    row per curve (in %, MNIST in bold), a dash where a curve has no point."""
+    curves = paper_curves(axis)
+    if not curves:
+        raise ValueError(f"the paper has no curve against {axis!r}")
+    values = sorted({x for curve in curves for x in curve.points})
+    out = ["| " + " | ".join([AXIS_HEADERS.get(axis, axis), *(f"{v:g}" for v in values)]) + " |",
+           "|" + " --- |" * (len(values) + 1)]
+    for curve in curves:
+        cells = [f"{curve.points[v]:.2f}" if v in curve.points else "-" for v in values]
+        label = curve.label.replace("MNIST", "**MNIST**") + " (%)"
+        out.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(out) + "\n"
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     """Fill the findings tables a page asks for."""
+    markdown = PAPER_PLACEHOLDER.sub(lambda match: paper_table(match.group(1)), markdown)
     return PLACEHOLDER.sub(lambda match: render(match.group(1), match.group(2)), markdown)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from sweeps.clock import SweepEfficiency
 from sweeps.report import SweepReport
 
@@ -58,3 +60,16 @@ def test_a_placeholder_without_a_report_says_so_and_how_to_make_it(tmp_path):
     page = "before\n<!-- dlab:findings-table density -->\nafter"
     assert findings.PLACEHOLDER.sub(lambda m: findings.render(m.group(1), m.group(2), tmp_path), page) == (
         f"before\n{text}\nafter")
+
+
+def test_the_papers_table_has_a_column_per_published_value_and_a_dash_where_a_curve_has_none():
+    table = findings.paper_table("num_tasks").splitlines()
+    assert table[0] == "| tasks | 2 | 5 | 10 | 25 | 50 | 100 |"
+    mlp = next(line for line in table if "dense MLP" in line)
+    assert mlp.startswith("| paper, **MNIST**, 3-layer dense MLP (%) |")
+    assert [cell.strip() for cell in mlp.split("|")[2:-1]] == ["-", "-", "82.03", "-", "-", "48.31"]
+    page = "a\n<!-- dlab:paper-table kw_percent_on -->\nb"
+    density = findings.paper_table("kw_percent_on")
+    assert findings.on_page_markdown(page, None, None, None) == f"a\n{density}\nb"
+    with pytest.raises(ValueError, match="no curve against 'seed'"):
+        findings.paper_table("seed")

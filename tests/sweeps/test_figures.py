@@ -4,11 +4,13 @@ two-panel figure, run names and metric names."""
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from dlab.cli import main as dlab_main
 from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, subnetwork_figure
 from sweeps.report import SweepReport, paper_figure, summarise
 from sweeps.spec import GridDimension, LogUniformDimension
@@ -64,18 +66,30 @@ def test_summary_pools_seeds_per_setting() -> None:
     assert summary["count"].tolist() == [2, 2]
 
 
-def test_paper_figure_puts_the_two_sweeps_side_by_side(tmp_path) -> None:
+@pytest.mark.parametrize(("benchmark", "paper_axes"), [("permuted_fashion_mnist", 2), ("permuted_digits", 0)])
+def test_paper_figure_puts_the_two_sweeps_side_by_side(tmp_path, monkeypatch, benchmark: str,
+                                                       paper_axes: int) -> None:
     for name, axis, values in (("seg", "num_segments", [1, 5, 10]), ("den", "kw_percent_on", [0.05, 0.5])):
         directory = tmp_path / name
         directory.mkdir()
         _summary(axis, values).drop(columns="model").to_csv(directory / "results.csv", index=False)
         report = SweepReport(sweep_id=name, metric="mean_accuracy", group_by=[axis], trials=9,
                              trials_finished=9, rows=[], table_csv="results.csv", table_json="results.json",
-                             figures=[], benchmark="permuted_digits", title=f"permuted_digits: {name}")
+                             figures=[], benchmark=benchmark, title=f"{benchmark}: {name}",
+                             params={"num_tasks": 10})
         (directory / "report.json").write_text(report.model_dump_json())
     paths = paper_figure(tmp_path / "seg", tmp_path / "den", tmp_path / "paper")
     assert [p.name for p in paths] == ["paper.png", "paper.svg"]
     assert all(p.stat().st_size > 1000 for p in paths)
+    svg = paths[1].read_text()
+    # each panel with the paper's (MNIST, 10-task) curve on a right-hand axis of its own, but
+    # only beside a full-size benchmark
+    assert len(set(re.findall(r'id="axes_(\d+)"', svg))) == 2 + paper_axes
+    assert svg.count("<!-- paper, MNIST, 10 tasks (%, right axis) -->") == paper_axes
+    # the command takes the reports' directories as `dlab report --out` leaves them
+    monkeypatch.chdir(tmp_path)
+    assert dlab_main(["sweep", "paper-figure", "seg", "den", "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli.svg").read_text().count("right axis") == svg.count("right axis")
     with pytest.raises(ValueError, match="does not vary num_segments"):
         paper_figure(tmp_path / "den", tmp_path / "seg", tmp_path / "wrong")
 

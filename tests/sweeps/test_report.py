@@ -1,6 +1,7 @@
 """A report read back from a real MLflow store (no Ray): task inference and the clusters online
-prototypes found are in its table where the trials report them, and only the metrics a figure
-is about are drawn."""
+prototypes found are in its table where the trials report them, only the metrics a figure is
+about are drawn, a cases sweep is drawn against the values its cases set, and the paper's curve
+stands beside a sweep run as the paper ran it."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from sweeps.spec import SweepSpec
 from tests.sweeps.recorded import recorded_sweep
 
 
-def _plan(search_space: dict) -> SweepPlan:
+def _plan(search_space: dict, benchmark: str = "permuted_digits", params: dict | None = None) -> SweepPlan:
     return SweepPlan.resolve(SweepSpec.model_validate({
-        "name": "recorded", "benchmark": "permuted_digits", "params": {"num_tasks": 3},
+        "name": "recorded", "benchmark": benchmark, "params": {"num_tasks": 3} if params is None else params,
         "search_space": {**search_space, "seed": {"type": "grid", "values": [0, 1]}}}), "recorded-1")
 
 
 def _panels(svg: str) -> int:
     """How many plot areas (axes) a matplotlib SVG has."""
     return len(set(re.findall(r'id="axes_(\d+)"', svg)))
+
+
+def _texts(svg: str) -> set[str]:
+    """The texts a matplotlib SVG draws (it writes each as a comment before its glyphs)."""
+    return set(re.findall(r"<!-- (.*?) -->", svg))
 
 
 def test_online_prototype_clusters_and_task_inference_are_tabled_per_setting(tmp_path):
@@ -50,15 +56,52 @@ def test_online_prototype_clusters_and_task_inference_are_tabled_per_setting(tmp
     assert "num_clusters_mean" in header and "task_inference_accuracy_std" in header
 
 
-def test_a_figure_draws_the_sweeps_metric_and_forgetting_but_tables_task_inference(tmp_path):
+@pytest.mark.parametrize(("benchmark", "num_tasks", "paper_axes"), [
+    ("permuted_fashion_mnist", 10, 1),  # as the paper ran it: its MNIST curve on a right-hand axis
+    ("permuted_fashion_mnist", 3, 0),  # its 10-task curve is no reference for 3 tasks
+    ("permuted_digits", 10, 0),  # nor for the bundled toy digits
+])
+def test_a_figure_draws_the_sweeps_metric_and_forgetting_but_tables_task_inference(
+        tmp_path, benchmark: str, num_tasks: int, paper_axes: int):
     trials = [({"kw_percent_on": kw, "seed": seed},
                {"mean_accuracy": 0.8 - kw / 10, "forgetting": 0.05 + kw / 10, "task_inference_accuracy": 0.99,
                 "wall_time_s": 60.0})
               for kw in (0.05, 0.1) for seed in (0, 1)]
     client, experiment, parent = recorded_sweep(tmp_path, trials)
-    plan = _plan({"kw_percent_on": {"type": "grid", "values": [0.05, 0.1]}})
+    plan = _plan({"kw_percent_on": {"type": "grid", "values": [0.05, 0.1]}}, benchmark,
+                 {"num_tasks": num_tasks})
     report = build_report(client, experiment, parent, plan, tmp_path / "report", log_to_mlflow=False, cores=2)
     assert report.metrics == ["mean_accuracy", "forgetting", "task_inference_accuracy"]
     assert report.figures == ["mean_accuracy_vs_kw_percent_on.png"]
+    assert report.params == {"num_tasks": num_tasks}
     svg = (tmp_path / "report" / "mean_accuracy_vs_kw_percent_on.svg").read_text()
-    assert _panels(svg) == 2  # accuracy beside forgetting; task inference is a column, not a panel
+    # accuracy beside forgetting (task inference is a column, not a panel), and the paper's axis
+    assert _panels(svg) == 2 + paper_axes
+    assert ("paper, MNIST, 10 tasks (%, right axis)" in _texts(svg)) == bool(paper_axes)
+
+
+def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per_model(tmp_path):
+    cases = {"dendrites_2": {"variant": "active_dendrites", "num_segments": 10, "num_tasks": 2},
+             "dendrites_10": {"variant": "active_dendrites", "num_segments": 10, "num_tasks": 10},
+             "mlp_10": {"variant": "mlp", "num_tasks": 10}}
+    accuracy = {"dendrites_2": 0.95, "dendrites_10": 0.82, "mlp_10": 0.77}
+    trials = [({"setting": name, "seed": seed},
+               {"mean_accuracy": accuracy[name] + seed / 100, "forgetting": 0.05, "wall_time_s": 60.0})
+              for name in cases for seed in (0, 1)]
+    client, experiment, parent = recorded_sweep(tmp_path, trials)
+    plan = _plan({"setting": {"type": "cases", "values": cases}}, "permuted_fashion_mnist",
+                 {"preset": "paper"})
+    report = build_report(client, experiment, parent, plan, tmp_path / "report", log_to_mlflow=False, cores=2)
+    assert report.figures == ["mean_accuracy_vs_num_tasks.png"]
+    header = (tmp_path / "report" / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["setting", "variant", "num_tasks"]  # num_segments: not set by every case
+    rows = {row["setting"]: row for row in report.rows}
+    assert (rows["mlp_10"]["variant"], rows["mlp_10"]["num_tasks"]) == ("mlp", 10)
+    assert rows["dendrites_2"]["mean_accuracy_mean"] == pytest.approx(0.955)
+    assert report.group_by == ["setting"]  # the table still names each case
+    svg = (tmp_path / "report" / "mean_accuracy_vs_num_tasks.svg").read_text()
+    assert _panels(svg) == 3  # accuracy, forgetting, and the paper's task-count curves
+    legend = {t for t in _texts(svg) if "mean ± std" in t}
+    assert legend == {"variant=active_dendrites (mean ± std, n = 2 seeds)",
+                      "variant=mlp (mean ± std, n = 2 seeds)"}  # a curve per model, not per case
+    assert "paper, MNIST, Active Dendrites, 10 segments (%, right axis)" in _texts(svg)
