@@ -82,10 +82,12 @@ def draw_metric_vs(ax: Axes, summary: pd.DataFrame, x: str, metric: str, group_b
     ax.grid(alpha=0.3)
 
 
-def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve]) -> None:
+def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve], percent_per_unit: float = 100.0) -> None:
     """Published curves (accuracy in %) on a right-hand axis of their own, grey and dashed, over
     the x range ``ax`` already shows: beside a sweep on another data set they give the shape to
-    compare, not the level. One legend holds both axes' lines."""
+    compare, not the level. Both axes get the same scale (``percent_per_unit``: a left-axis unit
+    in percent; a fraction's is 100), so a rise of one point is as tall on either side. One
+    legend holds both axes' lines."""
     low, high = ax.get_xlim()
     shown = [(curve, sorted(x for x in curve.points if low <= x <= high)) for curve in curves]
     shown = [(curve, xs) for curve, xs in shown if xs]
@@ -96,7 +98,14 @@ def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve]) -> None:
         twin.plot(xs, [curve.points[x] for x in xs], linestyle=style, marker="s", markersize=3,
                   color="0.45", label=f"{curve.label} (%, right axis)")
     twin.set_xlim(low, high)
-    twin.set_ylabel("paper: final accuracy (%)")
+    published = [curve.points[x] for curve, xs in shown for x in xs]
+    bottom, top = ax.get_ylim()
+    span = max((top - bottom) * percent_per_unit, (max(published) - min(published)) * 1.1, 1.0)
+    middle = (bottom + top) / 2
+    ax.set_ylim(middle - span / percent_per_unit / 2, middle + span / percent_per_unit / 2)
+    middle = (max(published) + min(published)) / 2
+    twin.set_ylim(middle - span / 2, middle + span / 2)
+    twin.set_ylabel("paper: final accuracy (%, same scale)")
     lines, labels = ax.get_legend_handles_labels()
     more, more_labels = twin.get_legend_handles_labels()
     ax.legend(lines + more, labels + more_labels, fontsize=7)

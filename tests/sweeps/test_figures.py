@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from dlab.cli import main as dlab_main
-from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, subnetwork_figure
+from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, draw_paper_curves, subnetwork_figure
+from sweeps.paper_curves import PaperCurve
 from sweeps.report import SweepReport, paper_figure, summarise
 from sweeps.spec import GridDimension, LogUniformDimension
 from sweeps.tracking import (
@@ -116,3 +117,18 @@ def test_run_names_parameters_metric_names_and_links() -> None:
     assert mlflow_ui_url("http://m:5000/", "3") == "http://m:5000/#/experiments/3/runs?workflowType=machine_learning"
     assert mlflow_ui_url("http://m:5000", "3", "abc") == \
         "http://m:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
+
+
+@pytest.mark.parametrize("published", [{2: 93.6, 10: 94.5, 30: 95.0},  # narrower than ours
+                                       {2: 60.0, 10: 94.5, 30: 70.0}])  # wider: ours widened
+def test_the_papers_curve_is_drawn_at_our_scale_over_our_range(published: dict) -> None:
+    figure, ax = plt.subplots()
+    ax.plot([2, 10, 30], [0.78, 0.82, 0.81])
+    draw_paper_curves(ax, [PaperCurve("num_segments", "paper, MNIST", {**published, 100: 95.1})])
+    twin = figure.axes[1]
+    ours, theirs = ax.get_ylim(), twin.get_ylim()
+    assert (theirs[1] - theirs[0]) == pytest.approx(100 * (ours[1] - ours[0]))  # a point is a point
+    assert ours[0] <= 0.78 and ours[1] >= 0.82  # our data still in view
+    assert theirs[0] <= min(published.values()) and theirs[1] >= max(published.values())
+    assert [list(line.get_xdata()) for line in twin.get_lines()] == [[2, 10, 30]]  # not 100: past our range
+    plt.close(figure)
