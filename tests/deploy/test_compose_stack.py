@@ -77,6 +77,40 @@ def _run(args: list, timeout_s: float, env: dict[str, str] | None = None,
     return result
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_stacks() -> list[str]:
+    """Remove what earlier runs of this test left when they were killed before taking their
+    stack down (its containers restart with the engine and load the machine): every compose
+    project ``dlab-test-<pid>`` whose pid no longer runs, its containers, volumes and networks.
+    Returns the projects removed."""
+    label = "com.docker.compose.project"
+    projects = set()
+    for kind in ("container", "volume", "network"):
+        listing = ["docker", "ps", "--all"] if kind == "container" else ["docker", kind, "ls"]
+        projects |= set(_run([*listing, "--filter", f"label={label}", "--format",
+                              f'{{{{.Label "{label}"}}}}'], 60).stdout.split())
+    stale = sorted(project for project in projects
+                   if (pid := re.fullmatch(r"dlab-test-(\d+)", project)) and not _alive(int(pid[1])))
+    for project in stale:
+        only = ["--filter", f"label={label}={project}"]
+        if containers := _run(["docker", "ps", "--all", "--quiet", *only], 60).stdout.split():
+            _run(["docker", "rm", "--force", "--volumes", *containers], 300)
+        if volumes := _run(["docker", "volume", "ls", "--quiet", *only], 60).stdout.split():
+            _run(["docker", "volume", "rm", *volumes], 120)
+        if networks := _run(["docker", "network", "ls", "--quiet", *only], 60).stdout.split():
+            _run(["docker", "network", "rm", *networks], 120)
+    return stale
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -240,6 +274,9 @@ def stack(request, tmp_path_factory):
             out = _run([SCRIPTS / "engine.sh", "start"], 900).stdout
             if found := re.search(r"^started (\d+)$", out, flags=re.MULTILINE):
                 started_engine = int(found.group(1))
+        with timed(timings, "stale test stacks removed"):
+            facts.extend(f"removed the stale stack {project} (its test was killed)"
+                         for project in remove_stale_stacks())
         with timed(timings, "base images (debootstrap + import, once)"):
             result = _run([SCRIPTS / "base-images.sh"], 1800, check=False)
             if result.returncode == 3:
