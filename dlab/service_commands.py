@@ -4,6 +4,7 @@ talk to the service over HTTP)."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -134,7 +135,7 @@ def time_left(seconds: float) -> str:
     """``2.4 hours`` from 90 minutes on, else ``7 minutes`` (at least 1), as the web page says it."""
     if seconds >= 5400:
         return f"{seconds / 3600:.1f} hours"
-    minutes = max(1, round(seconds / 60))
+    minutes = max(1, math.floor(seconds / 60 + 0.5))  # halves up, as JavaScript's Math.round
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 

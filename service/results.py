@@ -3,8 +3,11 @@ disk once the sweep has ended (and built again where an older service cached it)
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import stat
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +21,8 @@ from sweeps.files import write_text_atomically
 from sweeps.plan import SweepPlan
 from sweeps.report import REPORT_FORMAT, SweepReport, build_report
 from sweeps.spec import SweepSpec
+
+log = logging.getLogger("dlab.service")
 
 
 class Reports:
@@ -44,8 +49,8 @@ class Reports:
         cached = out_dir / "report.json"
         if not row.active and cached.is_file() and not cached.is_symlink():
             report = SweepReport.model_validate_json(cached.read_text())
-            if report.format_version == REPORT_FORMAT:  # else built by an older service: again
-                return report
+            # (else cached by an older service: built again, if it can be)
+            return report if report.format_version == REPORT_FORMAT else self._rebuild(row, report, out_dir)
         plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
         with self._lock:
             report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,
@@ -53,6 +58,30 @@ class Reports:
         if not row.active:
             write_text_atomically(cached, report.model_dump_json(indent=2))
         return report
+
+    def _rebuild(self, row: SweepRow, older: SweepReport, out_dir: Path) -> SweepReport:
+        """An ended sweep's report, cached by an older service, built again beside it and put in
+        its place file by file; where that fails (or MLflow no longer has its trials) the older
+        report and its files are kept as they were."""
+        building = Path(tempfile.mkdtemp(prefix=f".{row.id}-", dir=self.settings.reports))
+        try:
+            with self._lock:
+                plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
+                report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, building,
+                                      log_to_mlflow=False, cores=self._cluster_cpus())
+            if older.trials and not report.trials:
+                log.warning("sweep %s: MLflow has no trials of it now; its cached report is kept", row.id)
+                return older
+            for path in building.iterdir():
+                os.replace(path, out_dir / path.name)
+            write_text_atomically(out_dir / "report.json", report.model_dump_json(indent=2))
+            return report
+        except Exception:
+            log.warning("sweep %s: its report could not be built again; the cached one is kept",
+                        row.id, exc_info=True)
+            return older
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
 
     def figure(self, row: SweepRow, name: str) -> bytes:
         """A report figure's PNG bytes by its file stem, e.g. ``mean_accuracy_vs_num_segments``."""

@@ -154,22 +154,32 @@ def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
 
 def with_case_values(summary: pd.DataFrame, plan: SweepPlan) -> tuple[pd.DataFrame, list[str]]:
     """A cases sweep's summary with a column, beside each row's case, for every parameter that all
-    its cases set and that they vary (``num_tasks``, ``variant``, ...), so that its figures can
-    draw the metric against them; and those columns' names."""
-    added: list[str] = []
+    its cases set and that they vary (``num_tasks``, ``variant``, ...; a list or mapping as its
+    JSON), so that its figures can draw the metric against them; and the columns its figures
+    group by: those values in place of the case's label where they tell every case apart (else
+    the label stays beside them)."""
+    figure_by: list[str] = []
     for name in plan.group_by:
         dimension = plan.spec.search_space.get(name)
         if dimension is None or dimension.type != "cases" or name not in summary.columns:
+            figure_by.append(name)
             continue
-        cases = list(dimension.values.values())
+        by_label = {_parse(label): values for label, values in dimension.values.items()}  # as logged
+        cases = list(by_label.values())
         varied = [key for key in cases[0] if key not in summary.columns and all(key in c for c in cases)
                   and len({json.dumps(c[key], sort_keys=True) for c in cases}) > 1]
         at = summary.columns.get_loc(name) + 1
         for offset, key in enumerate(varied):
-            values = [dimension.values.get(case, {}).get(key) for case in summary[name]]
+            values = [_cell(by_label.get(case, {}).get(key)) for case in summary[name]]
             summary.insert(at + offset, key, values)
-        added += varied
-    return summary, added
+        settings = {tuple(json.dumps(c[key], sort_keys=True) for key in varied) for c in cases}
+        figure_by += varied if varied and len(settings) == len(cases) else [name, *varied]
+    return summary, figure_by
+
+
+def _cell(value: Any) -> Any:
+    """A value as a table cell that can be grouped by: a list or mapping as its JSON."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
 
 
 def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None:
@@ -185,10 +195,6 @@ def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None
 def fixed_settings(plan: SweepPlan) -> str:
     """The spec's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
     return ", ".join(f"{k}={format_value(v)}" for k, v in plan.spec.params.items())
-
-
-def _cases_dimensions(plan: SweepPlan) -> set[str]:
-    return {name for name, dimension in plan.spec.search_space.items() if dimension.type == "cases"}
 
 
 def _title(plan: SweepPlan, what: str) -> str:
@@ -279,7 +285,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     extra = [m for m in (*SECONDARY_METRICS, *TABLE_METRICS) if m in workload.metric_names and m != metric]
     timed = [workload.time_metric] if workload.time_metric not in (None, metric, *extra) else []
     trials = trial_table(client, experiment_id, parent_run_id, [metric, *extra, *timed], plan.searched)
-    summary, case_keys = with_case_values(summarise(trials, group_by, metric, extra), plan)
+    summary, figure_by = with_case_values(summarise(trials, group_by, metric, extra), plan)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
     drawn = [m for m in metrics if m == metric or m not in TABLE_METRICS]
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
@@ -289,7 +295,6 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     labels = dict(workload.metric_labels)
     written: list[Path] = []
     # a cases sweep is drawn by the values its cases set, a curve per the others (not per case)
-    figure_by = [g for g in group_by if g not in _cases_dimensions(plan)] + case_keys
     numeric_axes = [g for g in figure_by if pd.api.types.is_numeric_dtype(summary[g])
                     and summary[g].notna().all()]
     axes = [a for a in workload.figure_axes if a in numeric_axes] or numeric_axes[:1]

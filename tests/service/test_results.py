@@ -47,3 +47,25 @@ def test_a_report_an_older_service_cached_is_built_again_in_this_format(tmp_path
     assert len(report.rows) == 2
     cached = SweepReport.model_validate_json((directory / "report.json").read_text())
     assert cached.model_dump() == report.model_dump()  # cached anew
+
+
+def _cached_older(reports: Reports) -> tuple[SweepReport, object]:
+    directory = reports.settings.reports / "s-1"
+    directory.mkdir(parents=True)
+    older = SweepReport(sweep_id="s-1", metric="mean_accuracy", group_by=["num_segments"], trials=2,
+                        trials_finished=2, rows=[{"num_segments": 1}], table_csv="results.csv",
+                        table_json="results.json", figures=[], metrics=["mean_accuracy"])
+    (directory / "report.json").write_text(older.model_dump_json(exclude={"format_version"}))
+    (directory / "results.csv").write_text("num_segments,mean_accuracy_mean\n1,0.8\n")
+    return older, directory
+
+
+def test_an_older_report_that_cannot_be_built_again_is_kept_with_its_files(tmp_path):
+    reports, row = _ended_sweep(tmp_path)
+    older, directory = _cached_older(reports)
+    row.parent_run_id = "runs-deleted-from-mlflow"  # MLflow has no trial of it now
+    assert reports.report(row).rows == older.rows
+    row.spec = {"name": "s"}  # a stored spec this version no longer reads
+    assert reports.report(row).rows == older.rows
+    assert (directory / "results.csv").read_text() == "num_segments,mean_accuracy_mean\n1,0.8\n"
+    assert sorted(p.name for p in reports.settings.reports.iterdir()) == ["s-1"]  # nothing left beside

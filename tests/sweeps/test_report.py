@@ -105,3 +105,25 @@ def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per
     assert legend == {"variant=active_dendrites (mean ± std, n = 2 seeds)",
                       "variant=mlp (mean ± std, n = 2 seeds)"}  # a curve per model, not per case
     assert "paper, MNIST, Active Dendrites, 10 segments (%, right axis)" in _texts(svg)
+
+
+@pytest.mark.parametrize(("cases", "legend"), [
+    # the preset against a setting a search found: their values do not tell them apart
+    ({"paper": {}, "found": {"lr": 8e-4, "kw_percent_on": 0.08}}, {"setting=paper", "setting=found"}),
+    # lists (grouped by their JSON)
+    ({"small": {"hidden_sizes": [64, 64]}, "big": {"hidden_sizes": [256, 256]}},
+     {"hidden_sizes=[64, 64]", "hidden_sizes=[256, 256]"}),
+    # labels MLflow hands back as numbers
+    ({"10": {"lr": 0.001}, "20": {"lr": 0.0005}}, {"lr=0.001", "lr=0.0005"}),
+])
+def test_a_cases_sweep_crossed_with_a_grid_draws_a_curve_per_case(tmp_path, cases: dict, legend: set):
+    trials = [({"setting": name, "num_segments": segments, "seed": seed},
+               {"mean_accuracy": 0.7 + index / 10 + segments / 100, "wall_time_s": 60.0})
+              for index, name in enumerate(cases) for segments in (5, 10) for seed in (0, 1)]
+    client, experiment, parent = recorded_sweep(tmp_path, trials)
+    plan = _plan({"setting": {"type": "cases", "values": cases},
+                  "num_segments": {"type": "grid", "values": [5, 10]}})
+    report = build_report(client, experiment, parent, plan, tmp_path / "report", log_to_mlflow=False, cores=2)
+    assert report.figures == ["mean_accuracy_vs_num_segments.png"]
+    svg = (tmp_path / "report" / "mean_accuracy_vs_num_segments.svg").read_text()
+    assert {t.split(" (mean")[0] for t in _texts(svg) if "mean ± std" in t} == legend
