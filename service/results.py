@@ -51,13 +51,17 @@ class Reports:
             report = SweepReport.model_validate_json(cached.read_text())
             # (else cached by an older service: built again, if it can be)
             return report if report.format_version == REPORT_FORMAT else self._rebuild(row, report, out_dir)
-        plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
-        with self._lock:
-            report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, out_dir,
-                                  log_to_mlflow=False, cores=self._cluster_cpus())
+        report = self._build(row, out_dir)
         if not row.active:
             write_text_atomically(cached, report.model_dump_json(indent=2))
         return report
+
+    def _build(self, row: SweepRow, directory: Path) -> SweepReport:
+        """The sweep's report built from MLflow into ``directory`` (one build at a time)."""
+        plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
+        with self._lock:
+            return build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, directory,
+                                log_to_mlflow=False, cores=self._cluster_cpus())
 
     def _rebuild(self, row: SweepRow, older: SweepReport, out_dir: Path) -> SweepReport:
         """An ended sweep's report, cached by an older service, built again beside it and put in
@@ -65,10 +69,7 @@ class Reports:
         report and its files are kept as they were."""
         building = Path(tempfile.mkdtemp(prefix=f".{row.id}-", dir=self.settings.reports))
         try:
-            with self._lock:
-                plan = SweepPlan(sweep_id=row.id, spec=SweepSpec.stored(row.spec))
-                report = build_report(self.mlflow, row.experiment_id, row.parent_run_id, plan, building,
-                                      log_to_mlflow=False, cores=self._cluster_cpus())
+            report = self._build(row, building)
             if older.trials and not report.trials:
                 log.warning("sweep %s: MLflow has no trials of it now; its cached report is kept", row.id)
                 return older

@@ -16,6 +16,8 @@ from typing import Any
 
 BENCHMARKS = frozenset({"permuted_mnist", "permuted_fashion_mnist"})
 """The full-size benchmarks the curves are drawn beside (the bundled toy data sets are not)."""
+METRIC = "mean_accuracy"
+"""What every curve measures: the final mean accuracy over the tasks seen."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,10 @@ def paper_curves(axis: str) -> tuple[PaperCurve, ...]:
     return PAPER_CURVES.get(axis, ())
 
 
-def curves_beside(benchmark: str, axis: str, params: Mapping[str, Any]) -> tuple[PaperCurve, ...]:
-    """The published curves to draw beside a sweep of ``benchmark`` against ``axis`` whose fixed
-    parameters are ``params``: those measured at the same fixed values."""
-    if benchmark not in BENCHMARKS:
+def curves_beside(benchmark: str, metric: str, axis: str,
+                  params: Mapping[str, Any]) -> tuple[PaperCurve, ...]:
+    """The published curves to draw beside a sweep of ``benchmark`` drawing ``metric`` against
+    ``axis`` whose fixed parameters are ``params``: those measured at the same fixed values."""
+    if benchmark not in BENCHMARKS or metric != METRIC:
         return ()
     return tuple(c for c in paper_curves(axis) if all(params.get(k) == v for k, v in c.fixed.items()))

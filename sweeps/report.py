@@ -131,8 +131,7 @@ def full_runs(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _hashable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame.assign(**{c: frame[c].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
-                           for c in columns})
+    return frame.assign(**{c: frame[c].map(_cell) for c in columns})
 
 
 def summarise(trials: pd.DataFrame, group_by: list[str], metric: str,
@@ -304,9 +303,9 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         x_label = workload.figure_axes.get(axis, axis)
         what = f"{labels.get(metric, metric)} vs {x_label}"
         figure = fig.metric_panels(summary, axis, drawn, figure_by, labels, x_label, _title(plan, what))
-        if metric == "mean_accuracy":
-            fig.draw_paper_curves(figure.axes[0], curves_beside(plan.spec.benchmark, axis, plan.spec.params))
-            figure.tight_layout()
+        paper = curves_beside(plan.spec.benchmark, metric, axis, plan.spec.params)
+        fig.draw_paper_curves(figure.axes[0], paper)
+        figure.tight_layout()
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
@@ -370,7 +369,6 @@ def paper_figure(segments: Path, density: Path, out_stem: Path) -> list[Path]:
         ax.set_ylabel(workload.metric_labels.get(report.metric, report.metric))
         ax.set_title(report.title, fontsize=8)
         ax.legend(fontsize=7)
-        if report.metric == "mean_accuracy":
-            fig.draw_paper_curves(ax, curves_beside(report.benchmark, axis, report.params))
+        fig.draw_paper_curves(ax, curves_beside(report.benchmark, report.metric, axis, report.params))
     figure.tight_layout()
     return fig.save(figure, out_stem)
