@@ -84,10 +84,11 @@ def draw_metric_vs(ax: Axes, summary: pd.DataFrame, x: str, metric: str, group_b
 
 def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve], percent_per_unit: float = 100.0) -> None:
     """Published curves (accuracy in %) on a right-hand axis of their own, grey and dashed, over
-    the x range ``ax`` already shows: beside a sweep on another data set they give the shape to
-    compare, not the level. Both axes get the same scale (``percent_per_unit``: a left-axis unit
-    in percent; a fraction's is 100), so a rise of one point is as tall on either side. One
-    legend holds both axes' lines."""
+    the x range ``ax`` already shows, each in a band of ± its runs' standard deviation where that
+    is public: beside a sweep on another data set they give the shape to compare, not the level.
+    Both axes get the same scale (``percent_per_unit``: a left-axis unit in percent; a
+    fraction's is 100), so a rise of one point is as tall on either side. One legend holds both
+    axes' lines."""
     low, high = ax.get_xlim()
     shown = [(curve, sorted(x for x in curve.points if low <= x <= high)) for curve in curves]
     shown = [(curve, xs) for curve, xs in shown if xs]
@@ -96,7 +97,12 @@ def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve], percent_per_unit: 
     twin = ax.twinx()
     for (curve, xs), style in zip(shown, ("--", ":", "-."), strict=False):
         twin.plot(xs, [curve.points[x] for x in xs], linestyle=style, marker="s", markersize=3,
-                  color="0.45", label=f"{curve.label} (%, right axis)")
+                  color="0.45", label=f"{curve.label} (%, n = {curve.runs}, right axis)")
+        spread = [x for x in xs if x in curve.spread]
+        if spread:
+            twin.fill_between(spread, [curve.points[x] - curve.spread[x] for x in spread],
+                              [curve.points[x] + curve.spread[x] for x in spread],
+                              color="0.45", alpha=0.12, linewidth=0)
     twin.set_xlim(low, high)
     published = [curve.points[x] for curve, xs in shown for x in xs]
     bottom, top = ax.get_ylim()

@@ -1,12 +1,15 @@
 """The paper's published curves, to draw and tabulate beside a sweep's own results: final mean
-accuracy on permuted **MNIST** against the swept parameter, in percent, means over 8 runs.
+accuracy on permuted **MNIST** against the swept parameter, in percent.
 
 Source: Numenta's figure notebook, ``numenta/nupic.research``,
-``projects/dendrites/permutedMNIST/figures/figures.ipynb`` ("averaged over 8 independent trials
-in all figures"); the 14-segment point is from the segment search's own data
-(``data_hyperparameter_search/segment_search_lasttask.csv``), which the notebook leaves out.
-These are MNIST numbers: beside a Fashion-MNIST sweep they show the shape of the curve, not its
-level."""
+``projects/dendrites/permutedMNIST/figures/figures.ipynb``. The task-count curves are its
+numbers, "averaged over 8 independent trials" (no spread published). The segment and density
+curves are the hyperparameter searches' means, which the notebook copies; their data
+(``projects/dendrites/permutedMNIST/experiments/data_hyperparameter_search/
+{segment,kw_sparsity}_search_lasttask.csv``, removed in commit ``f0cadf574``, read at its parent)
+hold 10 runs per value, each with its own seed, so those curves carry their standard deviation
+over the 10 runs, and the 14-segment point the notebook leaves out. These are MNIST numbers:
+beside a Fashion-MNIST sweep they show the shape of the curve, not its level."""
 
 from __future__ import annotations
 
@@ -30,15 +33,23 @@ class PaperCurve:
     fixed: dict[str, Any] = field(default_factory=dict)
     """The parameters the curve was measured at, which a sweep must fix alike to be drawn beside
     it (a 10-task curve is no reference for a 3-task sweep)."""
+    runs: int = 8
+    """How many runs each point is the mean of."""
+    spread: dict[float, float] = field(default_factory=dict)
+    """The standard deviation (%) over those runs at each value, where the data are public."""
 
 
 PAPER_CURVES: dict[str, tuple[PaperCurve, ...]] = {
     "num_segments": (PaperCurve("num_segments", "paper, MNIST, 10 tasks", {
         2: 93.58, 3: 93.77, 5: 94.23, 7: 94.41, 10: 94.51, 14: 94.81, 20: 94.95, 30: 94.99,
-        50: 94.82, 100: 95.11}, {"num_tasks": 10}),),
+        50: 94.82, 100: 95.11}, {"num_tasks": 10}, runs=10, spread={
+        2: 0.38, 3: 0.44, 5: 0.33, 7: 0.43, 10: 0.37, 14: 0.43, 20: 0.24, 30: 0.32, 50: 0.41,
+        100: 0.43}),),
     "kw_percent_on": (PaperCurve("kw_percent_on", "paper, MNIST, 10 tasks", {
         0.01: 93.41, 0.05: 94.90, 0.1: 94.29, 0.2: 90.14, 0.4: 76.01, 0.6: 73.15, 0.8: 73.91,
-        0.9: 69.65, 0.99: 57.12}, {"num_tasks": 10}),),
+        0.9: 69.65, 0.99: 57.12}, {"num_tasks": 10}, runs=10, spread={
+        0.01: 0.25, 0.05: 0.23, 0.1: 0.34, 0.2: 0.67, 0.4: 1.01, 0.6: 1.48, 0.8: 0.97, 0.9: 1.09,
+        0.99: 1.39}),),
     "num_tasks": (
         PaperCurve("num_tasks", "paper, MNIST, Active Dendrites, segments = tasks", {
             2: 97.47, 5: 96.36, 10: 94.55, 25: 92.09, 50: 87.05, 100: 81.42}),

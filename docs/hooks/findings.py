@@ -23,7 +23,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
-from sweeps.paper_curves import paper_curves
+from sweeps.paper_curves import PaperCurve, paper_curves
 from sweeps.report import SweepReport, load_report
 from sweeps.tracking import format_value
 
@@ -103,7 +103,8 @@ def render(kind: str, name: str, findings: Path = FINDINGS) -> str:
 
 def paper_table(axis: str) -> str:
     """The paper's curves against ``axis`` as a Markdown table: a column per published value, a
-    row per curve (in %, MNIST in bold), a dash where a curve has no point."""
+    row per curve (in %, mean ± std over its runs where the spread is public, with the run
+    count; MNIST in bold), a dash where a curve has no point."""
     curves = paper_curves(axis)
     if not curves:
         raise ValueError(f"the paper has no curve against {axis!r}")
@@ -111,10 +112,15 @@ def paper_table(axis: str) -> str:
     out = ["| " + " | ".join([AXIS_HEADERS.get(axis, axis), *(f"{v:g}" for v in values)]) + " |",
            "|" + " --- |" * (len(values) + 1)]
     for curve in curves:
-        cells = [f"{curve.points[v]:.2f}" if v in curve.points else "-" for v in values]
-        label = curve.label.replace("MNIST", "**MNIST**") + " (%)"
+        cells = [_published(curve, v) if v in curve.points else "-" for v in values]
+        label = curve.label.replace("MNIST", "**MNIST**") + f" (%, n = {curve.runs})"
         out.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(out) + "\n"
+
+
+def _published(curve: PaperCurve, value: float) -> str:
+    mean = f"{curve.points[value]:.2f}"
+    return f"{mean} ± {curve.spread[value]:.2f}" if value in curve.spread else mean
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:

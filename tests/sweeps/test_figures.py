@@ -86,7 +86,7 @@ def test_paper_figure_puts_the_two_sweeps_side_by_side(tmp_path, monkeypatch, be
     # each panel with the paper's (MNIST, 10-task) curve on a right-hand axis of its own, but
     # only beside a full-size benchmark
     assert len(set(re.findall(r'id="axes_(\d+)"', svg))) == 2 + paper_axes
-    assert svg.count("<!-- paper, MNIST, 10 tasks (%, right axis) -->") == paper_axes
+    assert svg.count("<!-- paper, MNIST, 10 tasks (%, n = 10, right axis) -->") == paper_axes
     # the command takes the reports' directories as `dlab report --out` leaves them
     monkeypatch.chdir(tmp_path)
     assert dlab_main(["sweep", "paper-figure", "seg", "den", "--out", str(tmp_path / "cli")]) == 0
@@ -131,4 +131,19 @@ def test_the_papers_curve_is_drawn_at_our_scale_over_our_range(published: dict) 
     assert ours[0] <= 0.78 and ours[1] >= 0.82  # our data still in view
     assert theirs[0] <= min(published.values()) and theirs[1] >= max(published.values())
     assert [list(line.get_xdata()) for line in twin.get_lines()] == [[2, 10, 30]]  # not 100: past our range
+    assert "n = 8" in twin.get_lines()[0].get_label()
+    assert not twin.collections  # no spread published: no band
+    plt.close(figure)
+
+
+def test_the_papers_curve_has_a_band_of_its_runs_spread() -> None:
+    figure, ax = plt.subplots()
+    ax.plot([0.05, 0.4], [0.82, 0.63])
+    draw_paper_curves(ax, [PaperCurve("kw_percent_on", "paper", {0.05: 94.9, 0.4: 76.0}, runs=10,
+                                      spread={0.05: 0.2, 0.4: 1.0})])
+    twin = figure.axes[1]
+    (band,) = twin.collections
+    vertices = band.get_paths()[0].vertices
+    assert vertices[:, 1].min() == pytest.approx(75.0) and vertices[:, 1].max() == pytest.approx(95.1)
+    assert "n = 10" in twin.get_lines()[0].get_label()
     plt.close(figure)

@@ -77,7 +77,7 @@ def test_a_figure_draws_the_sweeps_metric_and_forgetting_but_tables_task_inferen
     svg = (tmp_path / "report" / "mean_accuracy_vs_kw_percent_on.svg").read_text()
     # accuracy beside forgetting (task inference is a column, not a panel), and the paper's axis
     assert _panels(svg) == 2 + paper_axes
-    assert ("paper, MNIST, 10 tasks (%, right axis)" in _texts(svg)) == bool(paper_axes)
+    assert ("paper, MNIST, 10 tasks (%, n = 10, right axis)" in _texts(svg)) == bool(paper_axes)
 
 
 def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per_model(tmp_path):
@@ -104,7 +104,7 @@ def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per
     legend = {t for t in _texts(svg) if "mean ± std" in t}
     assert legend == {"variant=active_dendrites (mean ± std, n = 2 seeds)",
                       "variant=mlp (mean ± std, n = 2 seeds)"}  # a curve per model, not per case
-    assert "paper, MNIST, Active Dendrites, 10 segments (%, right axis)" in _texts(svg)
+    assert "paper, MNIST, Active Dendrites, 10 segments (%, n = 8, right axis)" in _texts(svg)
 
 
 @pytest.mark.parametrize(("cases", "legend"), [
