@@ -59,6 +59,9 @@ PAPER_CURVES: dict[str, tuple[PaperCurve, ...]] = {
     ),
 }
 """The paper's curves by the parameter they vary."""
+MEASURED_AT = frozenset(key for curves in PAPER_CURVES.values() for curve in curves for key in curve.fixed)
+"""The parameters some curve was measured at a fixed value of (a sweep that leaves one to its
+benchmark's default is compared at that default)."""
 
 
 def paper_curves(axis: str) -> tuple[PaperCurve, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ class SweepPlan:
     def group_by(self) -> list[str]:
         """The searched parameters results are grouped by (seeds are pooled)."""
         return [name for name in self.searched if name != "seed"]
+
+    def fixed_values(self, names: Iterable[str]) -> dict[str, Any]:
+        """The value every trial runs with of each of ``names`` that neither the search space nor
+        any of its cases sets: the spec's parameter, else the benchmark's default."""
+        varied = set(self.searched) | {key for cases in self.spec.cases.values()
+                                       for values in cases.values.values() for key in values}
+        return {name: self.spec.params.get(name, getattr(self.base_config, name))
+                for name in names if name not in varied and hasattr(self.base_config, name)}
 
     @property
     def expected_trials(self) -> int:

@@ -24,7 +24,7 @@ from sweeps import mlflow_tags as tags
 from sweeps.benchmarks import get_benchmark
 from sweeps.clock import SweepEfficiency, sweep_efficiency
 from sweeps.files import write_text_atomically
-from sweeps.paper_curves import curves_beside
+from sweeps.paper_curves import MEASURED_AT, curves_beside
 from sweeps.plan import SweepPlan
 from sweeps.search_report import SEARCH_JSON, SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
@@ -67,7 +67,9 @@ class SweepReport(BaseModel):
     metrics: list[str] = Field(default_factory=list, description="metrics summarised in rows")
     format_version: int = Field(1, description="what the report holds: sweeps.report.REPORT_FORMAT "
                                                "when it was built (1: before versions)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the sweep's fixed parameters")
+    params: dict[str, Any] = Field(default_factory=dict, description=(
+        "the sweep's fixed parameters: the spec's, and the benchmark's defaults of those the "
+        "paper's curves were measured at (num_tasks) where the sweep does not vary them"))
     best: BestTrial | None = None
     subnetworks: list[dict[str, Any]] = Field(
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
@@ -287,6 +289,8 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     summary, figure_by = with_case_values(summarise(trials, group_by, metric, extra), plan)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
     drawn = [m for m in metrics if m == metric or m not in TABLE_METRICS]
+    # the spec's parameters, and the defaults the paper's curves are compared at
+    params = {**plan.fixed_values(MEASURED_AT), **plan.spec.params}
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
     rows = json.loads(summary.to_json(orient="records"))
     write_text_atomically(out_dir / "results.json", json.dumps(rows, indent=2))
@@ -303,7 +307,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         x_label = workload.figure_axes.get(axis, axis)
         what = f"{labels.get(metric, metric)} vs {x_label}"
         figure = fig.metric_panels(summary, axis, drawn, figure_by, labels, x_label, _title(plan, what))
-        paper = curves_beside(plan.spec.benchmark, metric, axis, plan.spec.params)
+        paper = curves_beside(plan.spec.benchmark, metric, axis, params)
         fig.draw_paper_curves(figure.axes[0], paper)
         figure.tight_layout()
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
@@ -328,7 +332,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
         title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
         subnetworks=subnetworks, search=search, efficiency=efficiency, format_version=REPORT_FORMAT,
-        params=plan.spec.params,
+        params=params,
     )
     report._directory = out_dir
     if log_to_mlflow:  # a final report: kept beside its files (a service caches its own copy)

@@ -58,22 +58,23 @@ def test_online_prototype_clusters_and_task_inference_are_tabled_per_setting(tmp
 
 @pytest.mark.parametrize(("benchmark", "num_tasks", "paper_axes"), [
     ("permuted_fashion_mnist", 10, 1),  # as the paper ran it: its MNIST curve on a right-hand axis
+    ("permuted_fashion_mnist", None, 1),  # the benchmark's default task count is the paper's 10
     ("permuted_fashion_mnist", 3, 0),  # its 10-task curve is no reference for 3 tasks
     ("permuted_digits", 10, 0),  # nor for the bundled toy digits
 ])
 def test_a_figure_draws_the_sweeps_metric_and_forgetting_but_tables_task_inference(
-        tmp_path, benchmark: str, num_tasks: int, paper_axes: int):
+        tmp_path, benchmark: str, num_tasks: int | None, paper_axes: int):
     trials = [({"kw_percent_on": kw, "seed": seed},
                {"mean_accuracy": 0.8 - kw / 10, "forgetting": 0.05 + kw / 10, "task_inference_accuracy": 0.99,
                 "wall_time_s": 60.0})
               for kw in (0.05, 0.1) for seed in (0, 1)]
     client, experiment, parent = recorded_sweep(tmp_path, trials)
     plan = _plan({"kw_percent_on": {"type": "grid", "values": [0.05, 0.1]}}, benchmark,
-                 {"num_tasks": num_tasks})
+                 {} if num_tasks is None else {"num_tasks": num_tasks})
     report = build_report(client, experiment, parent, plan, tmp_path / "report", log_to_mlflow=False, cores=2)
     assert report.metrics == ["mean_accuracy", "forgetting", "task_inference_accuracy"]
     assert report.figures == ["mean_accuracy_vs_kw_percent_on.png"]
-    assert report.params == {"num_tasks": num_tasks}
+    assert report.params == {"num_tasks": num_tasks or 10}
     svg = (tmp_path / "report" / "mean_accuracy_vs_kw_percent_on.svg").read_text()
     # accuracy beside forgetting (task inference is a column, not a panel), and the paper's axis
     assert _panels(svg) == 2 + paper_axes
@@ -99,6 +100,7 @@ def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per
     assert (rows["mlp_10"]["variant"], rows["mlp_10"]["num_tasks"]) == ("mlp", 10)
     assert rows["dendrites_2"]["mean_accuracy_mean"] == pytest.approx(0.955)
     assert report.group_by == ["setting"]  # the table still names each case
+    assert report.params == {"preset": "paper"}  # the cases set the task count: no default for it
     svg = (tmp_path / "report" / "mean_accuracy_vs_num_tasks.svg").read_text()
     assert _panels(svg) == 3  # accuracy, forgetting, and the paper's task-count curves
     legend = {t for t in _texts(svg) if "mean ± std" in t}
