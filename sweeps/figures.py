@@ -98,13 +98,16 @@ def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve], percent_per_unit: 
     for (curve, xs), style in zip(shown, ("--", ":", "-."), strict=False):
         twin.plot(xs, [curve.points[x] for x in xs], linestyle=style, marker="s", markersize=3,
                   color="0.45", label=f"{curve.label} (%, n = {curve.runs}, right axis)")
-        spread = [x for x in xs if x in curve.spread]
-        if spread:
-            twin.fill_between(spread, [curve.points[x] - curve.spread[x] for x in spread],
-                              [curve.points[x] + curve.spread[x] for x in spread],
-                              color="0.45", alpha=0.12, linewidth=0)
+        if curve.spread:
+            lows = [curve.points[x] - curve.spread[x] for x in xs]
+            highs = [curve.points[x] + curve.spread[x] for x in xs]
+            if len(xs) > 1:
+                twin.fill_between(xs, lows, highs, color="0.45", alpha=0.12, linewidth=0)
+            else:  # one point in view: a band would have no width
+                twin.vlines(xs, lows, highs, color="0.45", alpha=0.5)
     twin.set_xlim(low, high)
-    published = [curve.points[x] for curve, xs in shown for x in xs]
+    published = [curve.points[x] + sign * curve.spread.get(x, 0.0)
+                 for curve, xs in shown for x in xs for sign in (-1, 1)]
     bottom, top = ax.get_ylim()
     span = max((top - bottom) * percent_per_unit, (max(published) - min(published)) * 1.1, 1.0)
     middle = (bottom + top) / 2

@@ -36,7 +36,12 @@ class PaperCurve:
     runs: int = 8
     """How many runs each point is the mean of."""
     spread: dict[float, float] = field(default_factory=dict)
-    """The standard deviation (%) over those runs at each value, where the data are public."""
+    """The standard deviation (%) over those runs at each value, where the data are public (then
+    at every value the curve has)."""
+
+    def __post_init__(self) -> None:
+        if self.runs < 1 or (self.spread and set(self.spread) != set(self.points)):
+            raise ValueError(f"{self.label}: a spread needs a value per point, over at least one run")
 
 
 PAPER_CURVES: dict[str, tuple[PaperCurve, ...]] = {

@@ -85,13 +85,15 @@ class SweepPlan:
         """The searched parameters results are grouped by (seeds are pooled)."""
         return [name for name in self.searched if name != "seed"]
 
-    def fixed_values(self, names: Iterable[str]) -> dict[str, Any]:
-        """The value every trial runs with of each of ``names`` that neither the search space nor
-        any of its cases sets: the spec's parameter, else the benchmark's default."""
-        varied = set(self.searched) | {key for cases in self.spec.cases.values()
-                                       for values in cases.values.values() for key in values}
-        return {name: self.spec.params.get(name, getattr(self.base_config, name))
-                for name in names if name not in varied and hasattr(self.base_config, name)}
+    def defaulted(self, names: Iterable[str]) -> dict[str, Any]:
+        """Each of ``names`` that is a field of the benchmark's config and that the spec leaves
+        alone (no parameter, no search dimension, no case sets it), with its value in the
+        resolved base config: the value every trial runs with."""
+        fields = type(self.base_config).model_fields
+        set_by_spec = set(self.spec.params) | set(self.searched) | {
+            key for cases in self.spec.cases.values() for values in cases.values.values() for key in values}
+        return {name: getattr(self.base_config, name) for name in names
+                if name in fields and name not in set_by_spec}
 
     @property
     def expected_trials(self) -> int:

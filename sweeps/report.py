@@ -38,7 +38,8 @@ constant over a segments or density sweep, a panel of them would be a flat line.
 REPORT_FORMAT = 3
 """The version of what a report holds (2: :data:`TABLE_METRICS`, a cases sweep's figures by its
 cases' values, the paper's curves beside, the fixed parameters; 3: the paper's curves with their
-run counts and spread); a service rebuilds a report it cached in another version."""
+run counts and spread, and compared at the defaults a sweep leaves, which its fixed parameters
+and titles name); a service rebuilds a report it cached in another version."""
 SUBNETWORKS = "subnetworks"
 SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
 TRIALS_CSV = "trials.csv"
@@ -68,8 +69,8 @@ class SweepReport(BaseModel):
     format_version: int = Field(1, description="what the report holds: sweeps.report.REPORT_FORMAT "
                                                "when it was built (1: before versions)")
     params: dict[str, Any] = Field(default_factory=dict, description=(
-        "the sweep's fixed parameters: the spec's, and the benchmark's defaults of those the "
-        "paper's curves were measured at (num_tasks) where the sweep does not vary them"))
+        "the sweep's fixed parameters: the spec's, then the benchmark's defaults the sweep runs "
+        "with of those the paper's curves were measured at (sweeps.paper_curves.MEASURED_AT)"))
     best: BestTrial | None = None
     subnetworks: list[dict[str, Any]] = Field(
         default_factory=list, description="per setting: overlap of kWTA winners, mean over seeds")
@@ -193,9 +194,16 @@ def best_trial(trials: pd.DataFrame, metric: str, mode: str) -> BestTrial | None
     return BestTrial(run_id=row["run_id"], run_name=row["run_name"], value=float(row[metric]))
 
 
+def fixed_params(plan: SweepPlan) -> dict[str, Any]:
+    """The sweep's fixed parameters: the spec's, then the defaults it leaves to its benchmark of
+    those the paper's curves were measured at (:data:`~sweeps.paper_curves.MEASURED_AT`), so a
+    sweep is compared with the paper at the values it ran with."""
+    return {**plan.spec.params, **plan.defaulted(MEASURED_AT)}
+
+
 def fixed_settings(plan: SweepPlan) -> str:
-    """The spec's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
-    return ", ".join(f"{k}={format_value(v)}" for k, v in plan.spec.params.items())
+    """The sweep's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
+    return ", ".join(f"{k}={format_value(v)}" for k, v in fixed_params(plan).items())
 
 
 def _title(plan: SweepPlan, what: str) -> str:
@@ -289,8 +297,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     summary, figure_by = with_case_values(summarise(trials, group_by, metric, extra), plan)
     metrics = [m for m in (metric, *extra) if f"{m}_mean" in summary.columns]
     drawn = [m for m in metrics if m == metric or m not in TABLE_METRICS]
-    # the spec's parameters, and the defaults the paper's curves are compared at
-    params = {**plan.fixed_values(MEASURED_AT), **plan.spec.params}
+    params = fixed_params(plan)
     write_text_atomically(out_dir / "results.csv", summary.to_csv(index=False))
     rows = json.loads(summary.to_json(orient="records"))
     write_text_atomically(out_dir / "results.json", json.dumps(rows, indent=2))

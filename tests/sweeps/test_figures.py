@@ -124,26 +124,44 @@ def test_run_names_parameters_metric_names_and_links() -> None:
 def test_the_papers_curve_is_drawn_at_our_scale_over_our_range(published: dict) -> None:
     figure, ax = plt.subplots()
     ax.plot([2, 10, 30], [0.78, 0.82, 0.81])
-    draw_paper_curves(ax, [PaperCurve("num_segments", "paper, MNIST", {**published, 100: 95.1})])
+    draw_paper_curves(ax, [PaperCurve("num_segments", "paper, MNIST", {**published, 100: 95.1}, runs=3)])
     twin = figure.axes[1]
     ours, theirs = ax.get_ylim(), twin.get_ylim()
     assert (theirs[1] - theirs[0]) == pytest.approx(100 * (ours[1] - ours[0]))  # a point is a point
     assert ours[0] <= 0.78 and ours[1] >= 0.82  # our data still in view
     assert theirs[0] <= min(published.values()) and theirs[1] >= max(published.values())
     assert [list(line.get_xdata()) for line in twin.get_lines()] == [[2, 10, 30]]  # not 100: past our range
-    assert "n = 8" in twin.get_lines()[0].get_label()
+    assert "n = 3" in twin.get_lines()[0].get_label()
     assert not twin.collections  # no spread published: no band
     plt.close(figure)
 
 
-def test_the_papers_curve_has_a_band_of_its_runs_spread() -> None:
+@pytest.mark.parametrize("ours", [[0.82, 0.63], [0.80, 0.801]])  # the second: a flat sweep, a narrow axis
+def test_the_papers_curve_has_a_band_of_its_runs_spread_in_view(ours: list[float]) -> None:
     figure, ax = plt.subplots()
-    ax.plot([0.05, 0.4], [0.82, 0.63])
-    draw_paper_curves(ax, [PaperCurve("kw_percent_on", "paper", {0.05: 94.9, 0.4: 76.0}, runs=10,
+    ax.plot([0.05, 0.4], ours)
+    draw_paper_curves(ax, [PaperCurve("kw_percent_on", "paper", {0.05: 94.9, 0.4: 94.0}, runs=10,
                                       spread={0.05: 0.2, 0.4: 1.0})])
     twin = figure.axes[1]
     (band,) = twin.collections
     vertices = band.get_paths()[0].vertices
-    assert vertices[:, 1].min() == pytest.approx(75.0) and vertices[:, 1].max() == pytest.approx(95.1)
+    assert vertices[:, 1].min() == pytest.approx(93.0) and vertices[:, 1].max() == pytest.approx(95.1)
+    bottom, top = twin.get_ylim()
+    assert bottom <= 93.0 and top >= 95.1  # the whole band in view
     assert "n = 10" in twin.get_lines()[0].get_label()
     plt.close(figure)
+
+
+def test_one_papers_point_in_view_gets_its_spread_as_a_bar() -> None:
+    figure, ax = plt.subplots()
+    ax.plot([8, 12], [0.81, 0.82])
+    draw_paper_curves(ax, [PaperCurve("num_segments", "paper", {2: 93.6, 10: 94.5, 30: 95.0}, runs=10,
+                                      spread={2: 0.4, 10: 0.4, 30: 0.3})])
+    (bar,) = figure.axes[1].collections
+    assert bar.get_segments()[0][:, 1].tolist() == pytest.approx([94.1, 94.9])
+    plt.close(figure)
+
+
+def test_a_published_spread_covers_every_point() -> None:
+    with pytest.raises(ValueError, match="a value per point"):
+        PaperCurve("kw_percent_on", "paper", {0.05: 94.9, 0.1: 94.3}, runs=10, spread={0.05: 0.2, 0.15: 0.3})

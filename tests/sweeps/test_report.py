@@ -10,7 +10,7 @@ import re
 import pytest
 
 from sweeps.plan import SweepPlan
-from sweeps.report import REPORT_FORMAT, build_report
+from sweeps.report import REPORT_FORMAT, build_report, fixed_params
 from sweeps.spec import SweepSpec
 from tests.sweeps.recorded import recorded_sweep
 
@@ -129,3 +129,19 @@ def test_a_cases_sweep_crossed_with_a_grid_draws_a_curve_per_case(tmp_path, case
     assert report.figures == ["mean_accuracy_vs_num_segments.png"]
     svg = (tmp_path / "report" / "mean_accuracy_vs_num_segments.svg").read_text()
     assert {t.split(" (mean")[0] for t in _texts(svg) if "mean ± std" in t} == legend
+
+
+def test_a_sweep_is_compared_with_the_paper_at_the_defaults_it_leaves_and_only_those():
+    def plan(benchmark: str, params: dict, search_space: dict) -> SweepPlan:
+        return SweepPlan.resolve(SweepSpec.model_validate({
+            "name": "p", "benchmark": benchmark, "params": params, "search_space": search_space}))
+
+    segments = {"num_segments": {"type": "grid", "values": [2, 10]}}
+    assert fixed_params(plan("permuted_fashion_mnist", {"preset": "paper"}, segments)) == {
+        "preset": "paper", "num_tasks": 10}  # the spec's first, then the default it ran with
+    assert fixed_params(plan("permuted_fashion_mnist", {"num_tasks": 3}, segments)) == {"num_tasks": 3}
+    searched = plan("permuted_fashion_mnist", {}, {"num_tasks": {"type": "grid", "values": [2, 5]}})
+    assert fixed_params(searched) == {}  # varied: no fixed value
+    # Meta-World's task count is its environment's, not a parameter: never a fixed value
+    assert fixed_params(plan("metaworld_mt10", {}, {"seed": {"type": "grid", "values": [0]}})) == {}
+
