@@ -7,6 +7,7 @@ task-by-task overlap of the kWTA winners)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,30 @@ def _tick_label(value: float) -> str:
 
 
 def set_value_axis(ax: Axes, values: Sequence[float]) -> None:
-    """x ticks at exactly the swept ``values``; log scale when they span decades."""
+    """x ticks at exactly the swept ``values``; log scale when they span decades. A tick too close
+    to its labelled neighbours for its label to fit (0.8, 0.9 and 0.99 on a log axis from 0.01)
+    keeps its mark but not its label; the first and last values are always labelled."""
     values = sorted(set(values))
-    if spans_decades(values):
+    log = spans_decades(values)
+    if log:
         ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(values, [_tick_label(v) for v in values])
+    ax.set_xticks(values, _spaced_labels(values, log))
+
+
+def _spaced_labels(values: Sequence[float], log: bool, parts: int = 15) -> list[str]:
+    """Tick labels for sorted ``values``, blank where a label would sit closer than 1/``parts``
+    of the axis to the last label or to the final one."""
+    at = np.log10(values) if log else np.asarray(values, dtype=float)
+    gap = (at[-1] - at[0]) / parts
+    labels, last = [], None
+    for index, (value, position) in enumerate(zip(values, at, strict=True)):
+        final = index == len(values) - 1
+        fits = last is None or (position - last >= gap and at[-1] - position >= gap)
+        labels.append(_tick_label(value) if final or fits else "")
+        last = position if final or fits else last
+    return labels
 
 
 def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
@@ -117,7 +135,32 @@ def draw_paper_curves(ax: Axes, curves: Sequence[PaperCurve], percent_per_unit: 
     twin.set_ylabel("paper: final accuracy (%, same scale)")
     lines, labels = ax.get_legend_handles_labels()
     more, more_labels = twin.get_legend_handles_labels()
-    ax.legend(lines + more, labels + more_labels, fontsize=7)
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    legend_clear_of_lines(twin, lines + more, labels + more_labels)  # on top: no line crosses it
+
+
+LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "center right", "center left",
+                 "lower center", "upper center")
+
+
+def legend_clear_of_lines(ax: Axes, handles: Sequence[Any], labels: Sequence[str]) -> None:
+    """A legend on ``ax`` where it covers the fewest points of the lines drawn on ``ax`` and on the
+    axes that share its x (a twin's): matplotlib's ``best`` sees only its own axes' lines."""
+    renderer = ax.figure.canvas.get_renderer()
+    points = []
+    for axes in ax.get_shared_x_axes().get_siblings(ax):
+        for line in axes.get_lines():
+            xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+            steps = np.linspace(0.0, 1.0, 20)[:, None]
+            points += [a + steps * (b - a) for a, b in pairwise(xy)] or [xy]
+    points = np.concatenate(points) if points else np.empty((0, 2))
+    covered = {}
+    for place in LEGEND_PLACES:
+        box = ax.legend(handles, labels, fontsize=7, loc=place).get_window_extent(renderer)
+        covered[place] = int(((points[:, 0] >= box.x0) & (points[:, 0] <= box.x1)
+                              & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)).sum())
+    ax.legend(handles, labels, fontsize=7, loc=min(LEGEND_PLACES, key=covered.__getitem__))
 
 
 def _seeds_text(counts: pd.Series, word: str) -> str:

@@ -44,6 +44,14 @@ def test_ticks_sit_at_the_swept_values_and_decades_get_a_log_axis() -> None:
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.05", "0.2", "0.5", "0.99"]
     plt.close(figure)
+    figure, ax = plt.subplots()  # the paper's densities: 0.8 and 0.9 crowd 0.99 on a log axis
+    values = [0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
+    draw_metric_vs(ax, _summary("kw_percent_on", values), "kw_percent_on", "mean_accuracy",
+                   ["model", "kw_percent_on"])
+    assert list(ax.get_xticks()) == values  # every value keeps its mark
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.05", "0.1", "0.2", "0.4", "0.6", "",
+                                                            "", "0.99"]
+    plt.close(figure)
 
 
 def test_legend_states_the_spread_and_seeds_and_baselines_are_lines() -> None:
@@ -149,6 +157,25 @@ def test_the_papers_curve_has_a_band_of_its_runs_spread_in_view(ours: list[float
     bottom, top = twin.get_ylim()
     assert bottom <= 93.0 and top >= 95.1  # the whole band in view
     assert "n = 10" in twin.get_lines()[0].get_label()
+    plt.close(figure)
+
+
+def test_the_legend_sits_clear_of_both_axes_lines_and_above_them() -> None:
+    figure, ax = plt.subplots()
+    x = [0.01, 0.05, 0.1, 0.2, 0.4, 0.99]
+    # ours rises through the upper right, where the paper's flat curve alone would leave room
+    ax.plot(x, [0.60, 0.65, 0.70, 0.75, 0.80, 0.85], label="ours")
+    ax.set_xscale("log")
+    ax.legend()
+    draw_paper_curves(ax, [PaperCurve("kw_percent_on", "paper", dict.fromkeys(x, 75.0))])
+    twin = figure.axes[1]
+    assert ax.get_legend() is None and twin.get_legend() is not None  # drawn last: no line over it
+    figure.canvas.draw()
+    box = twin.get_legend().get_window_extent()
+    for line in (*ax.get_lines(), *twin.get_lines()):
+        xy = line.get_transform().transform(line.get_xydata())
+        assert not any(box.contains(px, py) for px, py in xy), line.get_label()
+    assert [t.get_text() for t in twin.get_legend().get_texts()] == ["ours", "paper (%, n = 8, right axis)"]
     plt.close(figure)
 
 
