@@ -35,11 +35,12 @@ TABLE_METRICS = ("task_inference_accuracy", "num_clusters")
 """Metrics summarised in the table (mean, std over seeds) but not drawn, where the trials report
 them: how well the context inferred the task, and the clusters online prototypes found. Nearly
 constant over a segments or density sweep, a panel of them would be a flat line."""
-REPORT_FORMAT = 3
+REPORT_FORMAT = 4
 """The version of what a report holds (2: :data:`TABLE_METRICS`, a cases sweep's figures by its
 cases' values, the paper's curves beside, the fixed parameters; 3: the paper's curves with their
 run counts and spread, and compared at the defaults a sweep leaves, which its fixed parameters
-and titles name); a service rebuilds a report it cached in another version."""
+and titles name; 4: figures laid out so their legend clears both axes' lines and no tick label
+crowds another); a service rebuilds a report it cached in another version."""
 SUBNETWORKS = "subnetworks"
 SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
 TRIALS_CSV = "trials.csv"
