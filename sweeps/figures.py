@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from sweeps.files import replace_atomically
@@ -41,28 +42,36 @@ def _tick_label(value: float) -> str:
 
 def set_value_axis(ax: Axes, values: Sequence[float]) -> None:
     """x ticks at exactly the swept ``values``; log scale when they span decades. A tick too close
-    to its labelled neighbours for its label to fit (0.8, 0.9 and 0.99 on a log axis from 0.01)
-    keeps its mark but not its label; the first and last values are always labelled."""
+    to its labelled neighbours for its label to fit (0.8 and 0.9 beside 0.99 on a log axis from
+    0.01) keeps its mark but not its label; the first and last values are always labelled."""
     values = sorted(set(values))
     log = spans_decades(values)
     if log:
         ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(values, _spaced_labels(values, log))
+    width_pt = ax.get_position().width * ax.figure.get_size_inches()[0] * 72
+    ax.set_xticks(values, _spaced_labels(values, log, width_pt))
 
 
-def _spaced_labels(values: Sequence[float], log: bool, parts: int = 15) -> list[str]:
-    """Tick labels for sorted ``values``, blank where a label would sit closer than 1/``parts``
-    of the axis to the last label or to the final one."""
+def _spaced_labels(values: Sequence[float], log: bool, width_pt: float) -> list[str]:
+    """Tick labels for sorted ``values`` on an axis ``width_pt`` points wide: blank where a label
+    would not clear the last label shown, or the final one (always shown)."""
     at = np.log10(values) if log else np.asarray(values, dtype=float)
-    gap = (at[-1] - at[0]) / parts
+    span = float(at[-1] - at[0]) or 1.0
+    size = FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
+    texts = [_tick_label(v) for v in values]
+
+    def clear(i: int, j: int) -> bool:  # labels i and j side by side, half a character apart
+        room = abs(at[j] - at[i]) / span * width_pt
+        return room >= 0.6 * size * (len(texts[i]) + len(texts[j])) / 2 + 0.5 * size
+
     labels, last = [], None
-    for index, (value, position) in enumerate(zip(values, at, strict=True)):
+    for index in range(len(values)):
         final = index == len(values) - 1
-        fits = last is None or (position - last >= gap and at[-1] - position >= gap)
-        labels.append(_tick_label(value) if final or fits else "")
-        last = position if final or fits else last
+        shown = final or last is None or (clear(last, index) and clear(index, len(values) - 1))
+        labels.append(texts[index] if shown else "")
+        last = index if shown else last
     return labels
 
 
