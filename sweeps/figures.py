@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.ticker import FixedLocator, Formatter, NullLocator
 
 from sweeps.files import replace_atomically
 from sweeps.paper_curves import PaperCurve
@@ -45,34 +45,40 @@ def set_value_axis(ax: Axes, values: Sequence[float]) -> None:
     to its labelled neighbours for its label to fit (0.8 and 0.9 beside 0.99 on a log axis from
     0.01) keeps its mark but not its label; the first and last values are always labelled."""
     values = sorted(set(values))
-    log = spans_decades(values)
-    if log:
+    if spans_decades(values):
         ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_minor_locator(NullLocator())
-    width_pt = ax.get_position().width * ax.figure.get_size_inches()[0] * 72
-    ax.set_xticks(values, _spaced_labels(values, log, width_pt))
+    ax.xaxis.set_major_formatter(SpacedFormatter())
 
 
-def _spaced_labels(values: Sequence[float], log: bool, width_pt: float) -> list[str]:
-    """Tick labels for sorted ``values`` on an axis ``width_pt`` points wide: blank where a label
-    would not clear the last label shown, or the final one (always shown)."""
-    at = np.log10(values) if log else np.asarray(values, dtype=float)
-    span = float(at[-1] - at[0]) or 1.0
-    size = FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
-    texts = [_tick_label(v) for v in values]
+class SpacedFormatter(Formatter):
+    """Tick labels (``%g``) that leave out any label that would not clear the last one shown, or
+    the final one (always shown): measured when the figure is drawn, at the axis' drawn width
+    and its tick labels' font size, a third of a character apart."""
 
-    def clear(i: int, j: int) -> bool:  # labels i and j side by side, half a character apart
-        room = abs(at[j] - at[i]) / span * width_pt
-        return room >= 0.6 * size * (len(texts[i]) + len(texts[j])) / 2 + 0.5 * size
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return _tick_label(x)
 
-    labels, last = [], None
-    for index in range(len(values)):
-        final = index == len(values) - 1
-        shown = final or last is None or (clear(last, index) and clear(index, len(values) - 1))
-        labels.append(texts[index] if shown else "")
-        last = index if shown else last
-    return labels
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        axes = self.axis.axes
+        at = np.log10(values) if axes.get_xscale() == "log" else np.asarray(values, dtype=float)
+        low, high = (np.log10 if axes.get_xscale() == "log" else np.asarray)(axes.get_xlim())
+        width_pt = axes.get_window_extent().width * 72 / axes.figure.dpi
+        size = FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
+        texts = [_tick_label(v) for v in values]
+
+        def clear(i: int, j: int) -> bool:
+            room = abs(at[j] - at[i]) / (abs(high - low) or 1.0) * width_pt
+            return room >= 0.6 * size * (len(texts[i]) + len(texts[j])) / 2 + 0.3 * size
+
+        labels, last = [], None
+        for index in range(len(values)):
+            final = index == len(values) - 1
+            shown = final or last is None or (clear(last, index) and clear(index, len(values) - 1))
+            labels.append(texts[index] if shown else "")
+            last = index if shown else last
+        return labels
 
 
 def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
