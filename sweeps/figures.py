@@ -62,8 +62,9 @@ class SpacedFormatter(Formatter):
 
     def format_ticks(self, values: Sequence[float]) -> list[str]:
         axes = self.axis.axes
-        at = np.log10(values) if axes.get_xscale() == "log" else np.asarray(values, dtype=float)
-        low, high = (np.log10 if axes.get_xscale() == "log" else np.asarray)(axes.get_xlim())
+        scale = np.log10 if axes.get_xscale() == "log" else np.asarray  # positions as drawn
+        at = scale(np.asarray(values, dtype=float))
+        low, high = scale(np.asarray(axes.get_xlim(), dtype=float))
         width_pt = axes.get_window_extent().width * 72 / axes.figure.dpi
         size = FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
         texts = [_tick_label(v) for v in values]
@@ -163,11 +164,11 @@ def legend_clear_of_lines(ax: Axes, handles: Sequence[Any], labels: Sequence[str
     """A legend on ``ax`` where it covers the fewest points of the lines drawn on ``ax`` and on the
     axes that share its x (a twin's): matplotlib's ``best`` sees only its own axes' lines."""
     renderer = ax.figure.canvas.get_renderer()
+    steps = np.linspace(0.0, 1.0, 20)[:, None]  # points along each segment, not just its ends
     points = []
     for axes in ax.get_shared_x_axes().get_siblings(ax):
         for line in axes.get_lines():
             xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
-            steps = np.linspace(0.0, 1.0, 20)[:, None]
             points += [a + steps * (b - a) for a, b in pairwise(xy)] or [xy]
     points = np.concatenate(points) if points else np.empty((0, 2))
     covered = {}

@@ -202,14 +202,10 @@ def fixed_params(plan: SweepPlan) -> dict[str, Any]:
     return {**plan.spec.params, **plan.defaulted(MEASURED_AT)}
 
 
-def fixed_settings(plan: SweepPlan) -> str:
-    """The sweep's fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
-    return ", ".join(f"{k}={format_value(v)}" for k, v in fixed_params(plan).items())
-
-
-def _title(plan: SweepPlan, what: str) -> str:
-    fixed = fixed_settings(plan)
-    return f"{plan.spec.benchmark}: {what}" + (f"\n{fixed}" if fixed else "")
+def _title(benchmark: str, params: dict[str, Any], what: str) -> str:
+    """``<benchmark>: <what>``, then the fixed parameters, ``num_tasks=5, hidden_sizes=[256,256], ...``."""
+    fixed = ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
+    return f"{benchmark}: {what}" + (f"\n{fixed}" if fixed else "")
 
 
 def _download_json(client: MlflowClient, run_id: str, name: str) -> Any | None:
@@ -313,8 +309,8 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     # not one curve per setting of the other parameters
     for axis in axes if not summary.empty and not plan.spec.sampled else []:
         x_label = workload.figure_axes.get(axis, axis)
-        what = f"{labels.get(metric, metric)} vs {x_label}"
-        figure = fig.metric_panels(summary, axis, drawn, figure_by, labels, x_label, _title(plan, what))
+        title = _title(plan.spec.benchmark, params, f"{labels.get(metric, metric)} vs {x_label}")
+        figure = fig.metric_panels(summary, axis, drawn, figure_by, labels, x_label, title)
         paper = curves_beside(plan.spec.benchmark, metric, axis, params)
         fig.draw_paper_curves(figure.axes[0], paper)
         figure.tight_layout()
@@ -322,7 +318,8 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
     subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
     if subnetworks:
         write_text_atomically(out_dir / SUBNETWORKS_JSON, json.dumps(subnetworks, indent=2))
-        figure = subnetwork_grid_figure(subnetworks, _title(plan, "task-by-task overlap of kWTA winners"))
+        title = _title(plan.spec.benchmark, params, "task-by-task overlap of kWTA winners")
+        figure = subnetwork_grid_figure(subnetworks, title)
         written += fig.save(figure, out_dir / "subnetworks")
     search = None
     if plan.spec.search_alg == "optuna" or plan.spec.scheduler == "asha":
@@ -338,7 +335,7 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         trials_finished=int((trials["status"] == "FINISHED").sum()), rows=rows,
         table_csv="results.csv", table_json="results.json",
         figures=[p.name for p in written if p.suffix == ".png"], benchmark=plan.spec.benchmark,
-        title=_title(plan, labels.get(metric, metric)), metrics=metrics, best=best,
+        title=_title(plan.spec.benchmark, params, labels.get(metric, metric)), metrics=metrics, best=best,
         subnetworks=subnetworks, search=search, efficiency=efficiency, format_version=REPORT_FORMAT,
         params=params,
     )
