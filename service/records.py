@@ -15,7 +15,7 @@ from service.links import links, public_tracking_uri
 from service.mlflow_view import best_trial, count_trials
 from service.schemas import SweepDetail, SweepPage, SweepSummary, TrialInfo
 from service.settings import ServiceSettings
-from service.time_left import estimated_time_left_s
+from service.time_left import SweepWork, estimated_time_left_s
 from sweeps.benchmarks import get_benchmark
 
 
@@ -50,7 +50,7 @@ MAX_CACHED_PAGES = 32
 """Rendered reads kept (oldest dropped first): bounded, whatever ids and pages clients ask for."""
 
 
-def _bounded_put(cache: dict, key, value: bytes, size: int) -> None:
+def _bounded_put(cache: dict, key: Any, value: Any, size: int) -> None:
     cache.pop(key, None)
     cache[key] = value
     while len(cache) > size:
@@ -72,6 +72,7 @@ class SweepRecords:
         self._details: dict[str, bytes] = {}
         self._summaries: dict[str, bytes] = {}
         self._pages: dict[tuple[str | None, int, int], bytes] = {}
+        self._work: dict[str, SweepWork] = {}
         self._lock = threading.Lock()
 
     def changed(self, sweep_id: str) -> None:
@@ -152,7 +153,9 @@ class SweepRecords:
         left = None
         if row.active:  # (an ended sweep's benchmark is not looked up: it may be gone since)
             time_metric = get_benchmark(row.benchmark).workload.time_metric
-            left = estimated_time_left_s(trials, counts.pending, time_metric)
+            work = self._work.get(row.id) or SweepWork(row.benchmark, row.spec)
+            _bounded_put(self._work, row.id, work, MAX_CACHED_DETAILS)
+            left = estimated_time_left_s(trials, counts.pending, time_metric, *work.of(trials))
         return SweepDetail(
             id=encodable(row.id), name=encodable(row.name), benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,

@@ -107,10 +107,11 @@ class SweepDetail(SweepSummary):
                                             "(at most one poll interval old)")
     estimated_time_left_s: int | None = Field(
         None, description="seconds until the sweep's last trial ends, estimated from its trials' "
-                          "pace: each running trial's own rate, queued trials as long as its trials "
-                          "so far on average, started as running ones end, as many at once as run "
-                          "now (rough where queued trials differ in size); null until a trial runs "
-                          "and after the sweep has ended")
+                          "pace: each running trial's own rate; a grid sweep's queued trials by "
+                          "their work (samples x epochs x tasks, env steps) at the seconds per unit "
+                          "its trials took, a search's as long as its trials so far on average; "
+                          "started in the plan's order as running ones end, as many at once as run "
+                          "now (rough); null until a trial runs and after the sweep has ended")
     best: BestTrialSoFar | None = Field(
         None, description="the trial with the best latest value of `metric` so far, as of the "
                           "last reconciliation (at most one poll interval old); null before any report")

@@ -2,18 +2,28 @@
 
 Each trial reports the fraction of its run it has done (``progress``) and its training time so
 far (the workload's ``time_metric``). A running trial's remaining time is its own rate applied to
-what it has left; a trial not started yet is taken to last as long as the sweep's trials so far
-on average (ended ones as they took, running ones as projected). Queued trials start as the
-running ones end, as many at once as run now. A rough estimate, and said to be one: queued
-trials that differ in size from those measured (more tasks, more epochs) move it.
+what it has left. A trial not started yet is priced by its size where the sweep's plan knows it:
+a grid sweep's queued trials each take their work (:func:`sweeps.cost.trial_work`: samples
+trained on, every epoch of every task; env steps) at the seconds per unit of work the sweep's
+trials have taken so far (ended ones as they took, running ones as projected), so a 2-task trial
+queued behind 100-task ones is priced as one fiftieth of them. Where the plan does not know
+(a search draws its trials; ASHA may stop them early), a queued trial counts as the sweep's mean
+trial so far. Queued trials start as the running ones end, in the plan's order, as many at once
+as run now. A rough estimate, and said to be one: it assumes the work's pace holds across
+settings (a dense network and a dendritic one, 1% and 99% of the units on).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from statistics import fmean
+from typing import Any
 
 from service.schemas import TrialInfo
+from sweeps.cost import config_work, planned_work
+from sweeps.spec import SweepSpec
 from sweeps.trainable import PROGRESS
 
 
@@ -29,9 +39,24 @@ def _projected_total_s(trial: TrialInfo, time_metric: str) -> float | None:
     return None
 
 
-def estimated_time_left_s(trials: list[TrialInfo], pending: int, time_metric: str | None) -> float | None:
+def queued_work(planned: Sequence[float], started: Iterable[float]) -> list[float]:
+    """The work of the planned trials not started yet, in the plan's order: ``planned`` less one
+    trial of equal work for each started one."""
+    left = list(planned)
+    for work in started:
+        match = next((i for i, w in enumerate(left) if math.isclose(w, work)), None)
+        if match is not None:
+            del left[match]
+    return left
+
+
+def estimated_time_left_s(trials: list[TrialInfo], pending: int, time_metric: str | None,
+                          work: Mapping[str, float] | None = None,
+                          queued: Sequence[float] | None = None) -> float | None:
     """Seconds until the sweep's last trial ends, or None while nothing has measured a pace
-    (no trial running with a report, or a workload that reports no training time)."""
+    (no trial running with a report, or a workload that reports no training time). ``work``:
+    each started trial's work, by trial id; ``queued``: the work of each trial not started, in
+    the order they start (both from the plan, where it knows them)."""
     running = [trial for trial in trials if trial.status == "running"]
     if time_metric is None or not running:
         return None
@@ -40,9 +65,42 @@ def estimated_time_left_s(trials: list[TrialInfo], pending: int, time_metric: st
     if not totals:
         return None
     typical = fmean(totals.values())
-    slots = [max(totals.get(trial.trial_id, typical) - trial.metrics.get(time_metric, 0.0), 0.0)
-             for trial in running]
+    work = work or {}
+    measured = [(totals[t], work[t]) for t in totals if work.get(t, 0) > 0]
+    rate = sum(s for s, _ in measured) / sum(w for _, w in measured) if measured else None
+
+    def length(trial_work: float | None) -> float:
+        """A trial's whole training time by its work, or the mean trial's without a rate."""
+        return typical if rate is None or trial_work is None else rate * trial_work
+
+    slots = [max(totals.get(trial.trial_id, length(work.get(trial.trial_id)))
+                 - trial.metrics.get(time_metric, 0.0), 0.0) for trial in running]
     heapq.heapify(slots)
-    for _ in range(pending):
-        heapq.heappush(slots, heapq.heappop(slots) + typical)
+    queue = list(queued or [])[:pending]
+    for trial_work in [*queue, *[None] * (pending - len(queue))]:
+        heapq.heappush(slots, heapq.heappop(slots) + length(trial_work))
     return max(slots)
+
+
+class SweepWork:
+    """One sweep's trials' work, each worked out once: the plan's from its stored spec, and each
+    started trial's from the config it reports."""
+
+    def __init__(self, benchmark: str, spec: dict[str, Any]) -> None:
+        try:
+            self.planned = planned_work(SweepSpec.model_validate(spec))
+        except ValueError:  # a spec that no longer validates (a benchmark since removed)
+            self.planned = None
+        self._benchmark = benchmark
+        self._started: dict[str, float | None] = {}
+
+    def of(self, trials: list[TrialInfo]) -> tuple[dict[str, float], list[float] | None]:
+        """The started trials' work by trial id, and the queued trials' work in the plan's order
+        (None where the plan does not know it): :func:`estimated_time_left_s`'s ``work`` and
+        ``queued``."""
+        for trial in trials:
+            if trial.config and trial.trial_id not in self._started:
+                self._started[trial.trial_id] = config_work(self._benchmark, trial.config)
+        work = {trial.trial_id: w for trial in trials if (w := self._started.get(trial.trial_id)) is not None}
+        queued = None if self.planned is None else queued_work(self.planned, work.values())
+        return work, queued

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sweeps.benchmarks import get_benchmark
 from sweeps.plan import ASHA_REDUCTION, SweepPlan
 from sweeps.spec import SweepSpec
 
@@ -98,20 +99,33 @@ def network_parameters(config: Any, input_dim: int, output_dim: int, context_dim
     return params
 
 
-def trial_cost(workload: str, config: Any) -> float:
-    """The estimated size of one trial of ``workload`` with ``config`` (see the module doc)."""
+def trial_work(workload: str, config: Any) -> float:
+    """What a trial's training time grows with, whatever its network: the samples it trains on,
+    every epoch of every task counted (continual), or its environment steps (SAC)."""
     if workload == "continual":
         from workers.continual.datasets import DATASET_SHAPES
 
-        features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+        samples = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))[1]
+        return float(samples * config.epochs * config.num_tasks)
+    if workload == "metaworld":
+        return float(config.total_steps)
+    return 0.0
+
+
+def trial_cost(workload: str, config: Any) -> float:
+    """The estimated size of one trial of ``workload`` with ``config`` (see the module doc): its
+    network's parameters x its :func:`trial_work`."""
+    if workload == "continual":
+        from workers.continual.datasets import DATASET_SHAPES
+
+        features, _, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
         context = config.context_dim(features)
-        return float(network_parameters(config, features, classes, context)
-                     * samples * config.epochs * config.num_tasks)
+        return float(network_parameters(config, features, classes, context) * trial_work(workload, config))
     if workload == "metaworld":
         tasks = config.num_tasks
         actor = network_parameters(config, MT_OBS_DIM, 2 * MT_ACTION_DIM, tasks)
         critic = network_parameters(config, MT_OBS_DIM + MT_ACTION_DIM, 1, tasks)
-        return float((actor + 2 * critic) * config.total_steps)
+        return float((actor + 2 * critic) * trial_work(workload, config))
     return 0.0
 
 
@@ -165,24 +179,33 @@ def _worst_draw(dimensions: dict[str, list[Any]], measure: Callable[[dict[str, A
     return best
 
 
-def estimate(spec: SweepSpec) -> SweepEstimate:
-    """Each grid point of ``spec`` with its worst-case cost and memory over the draws of its
-    sampled dimensions, and the sweep's total (grid points x ``num_samples``)."""
+def _grid_points(spec: SweepSpec) -> Iterator[tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]]:
+    """Each grid point of ``spec`` (its grid and cases values) with the config of a draw of its
+    sampled dimensions at that point."""
     benchmark = spec.benchmark_entry
-    model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
-    sampled = spec.sampled
-    grid = {n: list(d.values) for n, d in spec.search_space.items() if n not in sampled}
-    dimensions = {n: d.probe_values() for n, d in sampled.items()}  # a range's ends, every choice
-    distributions = {n: d.model_dump() for n, d in sampled.items()}
-    trials = []
+    grid = {n: list(d.values) for n, d in spec.search_space.items() if n not in spec.sampled}
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
 
         def config_of(draw: dict[str, Any], fixed: dict[str, Any] = fixed) -> Any:
-            return model.model_validate({**base, **spec.expand({**fixed, **draw})})
+            return benchmark.config_model.model_validate({**base, **spec.expand({**fixed, **draw})})
 
-        def worst(size: Callable[[str, Any], float]) -> float:
+        yield fixed, config_of
+
+
+def estimate(spec: SweepSpec) -> SweepEstimate:
+    """Each grid point of ``spec`` with its worst-case cost and memory over the draws of its
+    sampled dimensions, and the sweep's total (grid points x ``num_samples``)."""
+    workload = spec.benchmark_entry.workload_name
+    sampled = spec.sampled
+    dimensions = {n: d.probe_values() for n, d in sampled.items()}  # a range's ends, every choice
+    distributions = {n: d.model_dump() for n, d in sampled.items()}
+    trials = []
+    for fixed, config_of in _grid_points(spec):
+
+        def worst(size: Callable[[str, Any], float],
+                  config_of: Callable[[dict[str, Any]], Any] = config_of) -> float:
             return _worst_draw(dimensions, lambda draw: size(workload, config_of(draw)))
 
         trials.append(TrialEstimate(config={**fixed, **distributions}, samples=spec.num_samples,
@@ -192,6 +215,29 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
                          max_trial_cost=max(t.cost for t in trials),
                          max_trial_memory_mb=max(t.memory_mb for t in trials), total_cost=total,
                          early_stopping=early_stopping(spec, total) if spec.scheduler == "asha" else None)
+
+
+def planned_work(spec: SweepSpec) -> list[float] | None:
+    """The :func:`trial_work` of every trial a grid sweep runs, grid point by grid point in the
+    spec's order (``num_samples`` of each); None where trials' sizes are not known before they
+    start: a search draws them, and ASHA may stop any of them early."""
+    if spec.sampled or spec.scheduler == "asha":
+        return None
+    workload = spec.benchmark_entry.workload_name
+    return [trial_work(workload, config_of({})) for _, config_of in _grid_points(spec)
+            for _ in range(spec.num_samples)]
+
+
+def config_work(benchmark: str, config: dict[str, Any]) -> float | None:
+    """The :func:`trial_work` of a trial whose resolved config is ``config`` (as a trial reports
+    it: case labels beside the fields), or None if it no longer validates."""
+    entry = get_benchmark(benchmark)
+    model = entry.config_model
+    try:
+        validated = model.model_validate({k: v for k, v in config.items() if k in model.model_fields})
+    except ValueError:
+        return None
+    return trial_work(entry.workload_name, validated)
 
 
 def asha_rungs(grace: int, full_budget: int, reduction_factor: float) -> list[int]:

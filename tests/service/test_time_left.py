@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from service.schemas import TrialInfo
-from service.time_left import estimated_time_left_s
+from service.time_left import SweepWork, estimated_time_left_s, queued_work
+from sweeps.spec import SweepSpec
+from workers.continual.datasets import DATASET_SHAPES
 
 
 def _trial(trial_id: str, status: str, seconds: float | None = None,
@@ -39,3 +41,55 @@ def test_no_estimate_without_a_running_trial_a_pace_or_a_time_metric():
     assert estimated_time_left_s([_trial("done", "done", 400, 1.0)], 3, "wall_time_s") is None
     assert estimated_time_left_s([_trial("new", "running")], 3, "wall_time_s") is None
     assert estimated_time_left_s([_trial("a", "running", 100, 0.5)], 3, None) is None
+
+
+def test_a_grid_sweeps_queued_trials_are_priced_by_their_work_at_the_sweeps_pace():
+    trials = [_trial("a", "running", 100, 0.5),   # 200 s in all for 10 units of work
+              _trial("b", "running", 300, 0.75)]  # 400 s in all for 20: 20 s a unit, both
+    work = {"a": 10.0, "b": 20.0}
+    # a 5-unit and a 1-unit trial queued: 100 s and 20 s after the running ones' 100 s left,
+    # where the mean trial (300 s) would have said 400 s
+    assert estimated_time_left_s(trials, 2, "wall_time_s", work, [5.0, 1.0]) == pytest.approx(200)
+    assert estimated_time_left_s(trials, 2, "wall_time_s") == pytest.approx(400)
+    # queued trials start in the plan's order: a long one listed last ends last, listed first sooner
+    assert estimated_time_left_s(trials, 3, "wall_time_s", work, [1.0, 1.0, 50.0]) == pytest.approx(1120)
+    assert estimated_time_left_s(trials, 3, "wall_time_s", work, [50.0, 1.0, 1.0]) == pytest.approx(1100)
+    # more queued than the plan lists (a trial retried): the rest count as the mean trial
+    assert estimated_time_left_s(trials, 2, "wall_time_s", work, [5.0]) == pytest.approx(400)
+    # a running trial with no report yet is priced by its work too
+    fresh = [*trials, _trial("c", "running")]
+    assert estimated_time_left_s(fresh, 0, "wall_time_s", {**work, "c": 40.0}) == pytest.approx(800)
+
+
+def test_queued_work_is_the_plan_less_one_trial_per_started_one_in_the_plans_order():
+    assert queued_work([18.0, 18.0, 9.0, 3.0, 9.0], [9.0, 18.0]) == [18.0, 3.0, 9.0]
+    assert queued_work([4.0, 2.0], [7.0]) == [4.0, 2.0]  # a trial the plan does not list
+
+
+def _task_count_spec(**extra) -> dict:
+    return {"name": "tasks", "benchmark": "permuted_digits", "params": {"lr": 1e-3},
+            "search_space": {"setting": {"type": "cases", "values": {
+                "long": {"num_tasks": 6, "epochs": 3}, "short": {"num_tasks": 2, "epochs": 2}}},
+                "seed": {"type": "grid", "values": [0, 1]}}, **extra}
+
+
+def test_a_sweeps_work_comes_from_its_spec_and_its_trials_configs():
+    digits = DATASET_SHAPES["digits"][1]
+    work = SweepWork("permuted_digits", _task_count_spec())
+    assert work.planned == [18 * digits] * 2 + [4 * digits] * 2  # tasks x epochs x samples
+    # trials report their resolved config, case label beside the fields
+    started = [TrialInfo(trial_id="t0", run_id="r0", status="running", config={
+                   "setting": "short", "num_tasks": 2, "epochs": 2, "seed": 0, "dataset": "digits"}),
+               TrialInfo(trial_id="t1", run_id="r1", status="running", config={})]  # none yet
+    by_trial, queued = work.of(started)
+    assert by_trial == {"t0": 4 * digits}
+    assert queued == [18 * digits] * 2 + [4 * digits]
+    # a search's trials are drawn, and ASHA may stop them: their sizes are not known
+    search = _task_count_spec(params={}, num_samples=4, search_space={
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}})
+    asha = _task_count_spec(scheduler="asha")
+    for spec in search, asha:
+        assert SweepSpec.model_validate(spec)  # valid: its plan is unknown, not refused
+        assert SweepWork("permuted_digits", spec).planned is None
+    # a stored spec that no longer validates gives no plan, not an error
+    assert SweepWork("permuted_digits", {"name": "gone", "benchmark": "no_such"}).planned is None
