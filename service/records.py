@@ -73,6 +73,7 @@ class SweepRecords:
         self._summaries: dict[str, bytes] = {}
         self._pages: dict[tuple[str | None, int, int], bytes] = {}
         self._work: dict[str, SweepWork] = {}
+        self._work_lock = threading.Lock()  # (detail() also runs outside _lock)
         self._lock = threading.Lock()
 
     def changed(self, sweep_id: str) -> None:
@@ -83,6 +84,8 @@ class SweepRecords:
                 row = self.get(sweep_id)
             except SweepNotFound:
                 self._details.pop(sweep_id, None)
+                with self._work_lock:
+                    self._work.pop(sweep_id, None)
                 self._summaries.pop(sweep_id, None)
                 self._pages.clear()
                 return
@@ -147,15 +150,21 @@ class SweepRecords:
             rows = session.scalars(query.order_by(SweepRow.created_at.desc()).offset(offset).limit(limit))
             return list(rows), total
 
+    def _time_left(self, row: SweepRow, trials: list[TrialInfo], pending: int) -> float | None:
+        """The active sweep's estimated time left (:mod:`service.time_left`)."""
+        time_metric = get_benchmark(row.benchmark).workload.time_metric
+        with self._work_lock:
+            work = self._work.get(row.id) or SweepWork(row.spec, row.benchmark)
+            _bounded_put(self._work, row.id, work, MAX_CACHED_DETAILS)
+            started, queued = work.started(trials), work.queued(pending)
+        return estimated_time_left_s(trials, pending, time_metric, started, queued)
+
     def detail(self, row: SweepRow, trials: list[TrialInfo]) -> SweepDetail:
         """Everything known about one sweep, for the API."""
         counts = count_trials(trials, row.expected_trials, ended=not row.active)
         left = None
         if row.active:  # (an ended sweep's benchmark is not looked up: it may be gone since)
-            time_metric = get_benchmark(row.benchmark).workload.time_metric
-            work = self._work.get(row.id) or SweepWork(row.benchmark, row.spec)
-            _bounded_put(self._work, row.id, work, MAX_CACHED_DETAILS)
-            left = estimated_time_left_s(trials, counts.pending, time_metric, *work.of(trials))
+            left = self._time_left(row, trials, counts.pending)
         return SweepDetail(
             id=encodable(row.id), name=encodable(row.name), benchmark=row.benchmark, status=row.status,
             expected_trials=row.expected_trials, created_at=row.created_at, started_at=row.started_at,

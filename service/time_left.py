@@ -5,26 +5,29 @@ far (the workload's ``time_metric``). A running trial's remaining time is its ow
 what it has left. A trial not started yet is priced by its size where the sweep's plan knows it:
 a grid sweep's queued trials each take their work (:func:`sweeps.cost.trial_work`: samples
 trained on, every epoch of every task; env steps) at the seconds per unit of work the sweep's
-trials have taken so far (ended ones as they took, running ones as projected), so a 2-task trial
-queued behind 100-task ones is priced as one fiftieth of them. Where the plan does not know
+trials have taken so far (ended ones as they took, running ones as projected): at equal epochs,
+a 2-task trial queued behind 100-task ones is priced as one fiftieth of them. Where the plan does not know
 (a search draws its trials; ASHA may stop them early), a queued trial counts as the sweep's mean
-trial so far. Queued trials start as the running ones end, in the plan's order, as many at once
-as run now. A rough estimate, and said to be one: it assumes the work's pace holds across
+trial so far. Queued trials start as the running ones end, in the order Tune starts them, as
+many at once as run now. A rough estimate, and said to be one: it assumes the work's pace holds across
 settings (a dense network and a dendritic one, 1% and 99% of the units on).
 """
 
 from __future__ import annotations
 
 import heapq
-import math
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from statistics import fmean
-from typing import Any
+from typing import Any, TypeVar
 
 from service.schemas import TrialInfo
 from sweeps.cost import config_work, planned_work
 from sweeps.spec import SweepSpec
 from sweeps.trainable import PROGRESS
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _projected_total_s(trial: TrialInfo, time_metric: str) -> float | None:
@@ -37,17 +40,6 @@ def _projected_total_s(trial: TrialInfo, time_metric: str) -> float | None:
     if trial.status == "running" and progress:
         return seconds / progress
     return None
-
-
-def queued_work(planned: Sequence[float], started: Iterable[float]) -> list[float]:
-    """The work of the planned trials not started yet, in the plan's order: ``planned`` less one
-    trial of equal work for each started one."""
-    left = list(planned)
-    for work in started:
-        match = next((i for i, w in enumerate(left) if math.isclose(w, work)), None)
-        if match is not None:
-            del left[match]
-    return left
 
 
 def estimated_time_left_s(trials: list[TrialInfo], pending: int, time_metric: str | None,
@@ -82,25 +74,39 @@ def estimated_time_left_s(trials: list[TrialInfo], pending: int, time_metric: st
     return max(slots)
 
 
+def _unless_failing(work: Callable[[], T], what: str) -> T | None:
+    """``work()``, or None (logged) if it raises: a stored spec or a trial's config that no
+    longer resolves (a benchmark or field since removed)."""
+    try:
+        return work()
+    except Exception:
+        logger.warning("no time-left estimate from %s", what, exc_info=True)
+        return None
+
+
 class SweepWork:
     """One sweep's trials' work, each worked out once: the plan's from its stored spec, and each
-    started trial's from the config it reports."""
+    started trial's from the config it reports; unknown (None) where either no longer resolves,
+    as the estimate is never a reason for a read to fail. Not thread-safe: its owner serialises
+    calls."""
 
-    def __init__(self, benchmark: str, spec: dict[str, Any]) -> None:
-        try:
-            self.planned = planned_work(SweepSpec.model_validate(spec))
-        except ValueError:  # a spec that no longer validates (a benchmark since removed)
-            self.planned = None
+    def __init__(self, spec: dict[str, Any], benchmark: str) -> None:
+        self.planned = _unless_failing(lambda: planned_work(SweepSpec.stored(spec)), "its spec")
         self._benchmark = benchmark
         self._started: dict[str, float | None] = {}
 
-    def of(self, trials: list[TrialInfo]) -> tuple[dict[str, float], list[float] | None]:
-        """The started trials' work by trial id, and the queued trials' work in the plan's order
-        (None where the plan does not know it): :func:`estimated_time_left_s`'s ``work`` and
-        ``queued``."""
+    def started(self, trials: list[TrialInfo]) -> dict[str, float]:
+        """Each started trial's work by trial id (those that have reported their config):
+        :func:`estimated_time_left_s`'s ``work``."""
         for trial in trials:
             if trial.config and trial.trial_id not in self._started:
-                self._started[trial.trial_id] = config_work(self._benchmark, trial.config)
-        work = {trial.trial_id: w for trial in trials if (w := self._started.get(trial.trial_id)) is not None}
-        queued = None if self.planned is None else queued_work(self.planned, work.values())
-        return work, queued
+                self._started[trial.trial_id] = _unless_failing(
+                    lambda trial=trial: config_work(self._benchmark, trial.config), f"trial {trial.trial_id}")
+        return {trial.trial_id: w for trial in trials if (w := self._started.get(trial.trial_id)) is not None}
+
+    def queued(self, pending: int) -> list[float] | None:
+        """The work of the ``pending`` trials not started yet: the plan's last ones, as Tune
+        starts a grid's trials in the plan's order (None where the plan does not know them)."""
+        if self.planned is None:
+            return None
+        return self.planned[len(self.planned) - pending:] if 0 < pending <= len(self.planned) else []

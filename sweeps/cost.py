@@ -218,14 +218,19 @@ def estimate(spec: SweepSpec) -> SweepEstimate:
 
 
 def planned_work(spec: SweepSpec) -> list[float] | None:
-    """The :func:`trial_work` of every trial a grid sweep runs, grid point by grid point in the
-    spec's order (``num_samples`` of each); None where trials' sizes are not known before they
-    start: a search draws them, and ASHA may stop any of them early."""
+    """The :func:`trial_work` of every trial a grid sweep runs, in the order Ray Tune starts them
+    (its variant generator's order over the grid, the whole grid once per sample); None where
+    trials' sizes are not known before they start: a search draws them, and ASHA may stop any of
+    them early."""
     if spec.sampled or spec.scheduler == "asha":
         return None
-    workload = spec.benchmark_entry.workload_name
-    return [trial_work(workload, config_of({})) for _, config_of in _grid_points(spec)
-            for _ in range(spec.num_samples)]
+    from ray.tune.search.variant_generator import generate_variants
+
+    entry = spec.benchmark_entry
+    configs = [config for _, config in generate_variants(SweepPlan.resolve(spec, "work").param_space())]
+    works = [trial_work(entry.workload_name, entry.config_model.model_validate(spec.expand(config)))
+             for config in configs]
+    return works * spec.num_samples
 
 
 def config_work(benchmark: str, config: dict[str, Any]) -> float | None:
@@ -234,7 +239,8 @@ def config_work(benchmark: str, config: dict[str, Any]) -> float | None:
     entry = get_benchmark(benchmark)
     model = entry.config_model
     try:
-        validated = model.model_validate({k: v for k, v in config.items() if k in model.model_fields})
+        fields = {k: v for k, v in config.items() if k in model.model_fields}
+        validated = model.model_validate({**entry.defaults, **fields})
     except ValueError:
         return None
     return trial_work(entry.workload_name, validated)

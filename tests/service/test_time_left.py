@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service.schemas import TrialInfo
-from service.time_left import SweepWork, estimated_time_left_s, queued_work
+from service.time_left import SweepWork, estimated_time_left_s
 from sweeps.spec import SweepSpec
 from workers.continual.datasets import DATASET_SHAPES
 
@@ -56,14 +56,9 @@ def test_a_grid_sweeps_queued_trials_are_priced_by_their_work_at_the_sweeps_pace
     assert estimated_time_left_s(trials, 3, "wall_time_s", work, [50.0, 1.0, 1.0]) == pytest.approx(1100)
     # more queued than the plan lists (a trial retried): the rest count as the mean trial
     assert estimated_time_left_s(trials, 2, "wall_time_s", work, [5.0]) == pytest.approx(400)
-    # a running trial with no report yet is priced by its work too
+    # a running trial that has not reported (its config and work unknown) counts as the mean
     fresh = [*trials, _trial("c", "running")]
-    assert estimated_time_left_s(fresh, 0, "wall_time_s", {**work, "c": 40.0}) == pytest.approx(800)
-
-
-def test_queued_work_is_the_plan_less_one_trial_per_started_one_in_the_plans_order():
-    assert queued_work([18.0, 18.0, 9.0, 3.0, 9.0], [9.0, 18.0]) == [18.0, 3.0, 9.0]
-    assert queued_work([4.0, 2.0], [7.0]) == [4.0, 2.0]  # a trial the plan does not list
+    assert estimated_time_left_s(fresh, 0, "wall_time_s", work) == pytest.approx(300)
 
 
 def _task_count_spec(**extra) -> dict:
@@ -73,23 +68,40 @@ def _task_count_spec(**extra) -> dict:
                 "seed": {"type": "grid", "values": [0, 1]}}, **extra}
 
 
+DIGITS = DATASET_SHAPES["digits"][1]
+
+
 def test_a_sweeps_work_comes_from_its_spec_and_its_trials_configs():
-    digits = DATASET_SHAPES["digits"][1]
-    work = SweepWork("permuted_digits", _task_count_spec())
-    assert work.planned == [18 * digits] * 2 + [4 * digits] * 2  # tasks x epochs x samples
-    # trials report their resolved config, case label beside the fields
-    started = [TrialInfo(trial_id="t0", run_id="r0", status="running", config={
-                   "setting": "short", "num_tasks": 2, "epochs": 2, "seed": 0, "dataset": "digits"}),
+    work = SweepWork(_task_count_spec(), "permuted_digits")
+    assert work.planned == [18 * DIGITS] * 2 + [4 * DIGITS] * 2  # tasks x epochs x samples
+    # trials report their resolved config, case label beside the fields, with their first report
+    started = [TrialInfo(trial_id="t0", run_id="r0", status="done", config={
+                   "setting": "long", "num_tasks": 6, "epochs": 3, "seed": 0, "dataset": "digits"}),
                TrialInfo(trial_id="t1", run_id="r1", status="running", config={})]  # none yet
-    by_trial, queued = work.of(started)
-    assert by_trial == {"t0": 4 * digits}
-    assert queued == [18 * digits] * 2 + [4 * digits]
+    assert work.started(started) == {"t0": 18 * DIGITS}
+    # the queued trials are the plan's last ones (Tune starts a grid's trials in order)
+    assert work.queued(2) == [4 * DIGITS] * 2 and work.queued(0) == []
+
+
+def test_the_plan_is_in_the_order_tune_starts_the_trials():
+    """Tune's variant generator varies the alphabetically first dimension fastest and runs the
+    whole grid once per sample (as the density sweep ran: kw_percent_on before seed)."""
+    spec = {"name": "order", "benchmark": "permuted_digits", "num_samples": 2,
+            "search_space": {"epochs": {"type": "grid", "values": [1, 3]},  # listed first,
+                             "num_tasks": {"type": "grid", "values": [4, 2]}}}  # varies slowest
+    tasks_x_epochs = [4 * 1, 4 * 3, 2 * 1, 2 * 3]
+    assert SweepWork(spec, "permuted_digits").planned == [DIGITS * w for w in tasks_x_epochs * 2]
+
+
+def test_work_is_unknown_for_a_search_or_a_spec_or_config_that_no_longer_resolves():
     # a search's trials are drawn, and ASHA may stop them: their sizes are not known
     search = _task_count_spec(params={}, num_samples=4, search_space={
         "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}})
     asha = _task_count_spec(scheduler="asha")
     for spec in search, asha:
         assert SweepSpec.model_validate(spec)  # valid: its plan is unknown, not refused
-        assert SweepWork("permuted_digits", spec).planned is None
-    # a stored spec that no longer validates gives no plan, not an error
-    assert SweepWork("permuted_digits", {"name": "gone", "benchmark": "no_such"}).planned is None
+        assert SweepWork(spec, "permuted_digits").planned is None
+    # records outlive code: a stored spec or trial config that fails gives no work, not an error
+    assert SweepWork({"name": "gone", "benchmark": "no_such"}, "permuted_digits").planned is None
+    odd = TrialInfo(trial_id="t", run_id="r", status="running", config={"variant": ["x"], "num_tasks": 2})
+    assert SweepWork(_task_count_spec(), "permuted_digits").started([odd]) == {}
