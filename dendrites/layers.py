@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -246,6 +247,22 @@ def activity_linear(x: torch.Tensor, linear: nn.Linear, probe: _ActivityProbe | 
     if active is None and not torch.is_grad_enabled():
         return linear(x)
     return _ActivityLinear.apply(x, linear.weight, linear.bias, active, probe)
+
+
+def compute_path_state(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """What each dendritic layer of ``model`` has found sparse so far, by module name: it decides
+    which product the layer's next calls compute (:func:`activity_linear` or the dense one), the
+    same sums in another order, so no result but the rounding of later ones depends on it. A
+    checkpoint keeps it so that a resumed run repeats the uninterrupted one to the last bit."""
+    return {name: asdict(module._probe) for name, module in model.named_modules()
+            if isinstance(module, DendriticLayer)}
+
+
+def load_compute_path_state(model: nn.Module, state: dict[str, dict[str, Any]]) -> None:
+    """Restore :func:`compute_path_state` (layers it does not name keep theirs)."""
+    for name, module in model.named_modules():
+        if isinstance(module, DendriticLayer) and name in state:
+            module._probe = _ActivityProbe(**state[name])
 
 
 class DendriticLayer(nn.Module):

@@ -98,6 +98,10 @@ def resting_window(betas: tuple[float, float], tolerance: float) -> int | None:
     return window
 
 
+LIVE_ROWS = "live_rows"
+"""The key of an :class:`ExactRowAdam` state dict that lists each parameter's live rows."""
+
+
 class _LiveRows:
     """The rows an :class:`ExactRowAdam` steps every step, packed: their weights (a copy of the
     parameter's rows), moments and a gradient buffer, ``rows[i]`` held in slot ``i``."""
@@ -163,7 +167,10 @@ class ExactRowAdam(torch.optim.Optimizer):
                                   "window": resting_window(betas, tail_tolerance)})
         self._live: dict[torch.Tensor, _LiveRows] = {}
         self._dense_last: set[torch.Tensor] = set()  # params whose last step was dense
+        self._loaded_live: dict[int, torch.Tensor] = {}
         self.register_state_dict_pre_hook(lambda optimizer: optimizer.catch_up())
+        self.register_state_dict_post_hook(ExactRowAdam._with_live_rows)
+        self.register_load_state_dict_pre_hook(ExactRowAdam._take_live_rows)
         self.register_load_state_dict_post_hook(lambda optimizer: optimizer._after_load())
 
     def _state(self, param: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -325,6 +332,25 @@ class ExactRowAdam(torch.optim.Optimizer):
                                     group["betas"])
                 state["synced"].fill_(step)
 
+    def _params(self) -> list[torch.Tensor]:
+        """The parameters in the order ``state_dict`` numbers them."""
+        return [param for group in self.param_groups for param in group["params"]]
+
+    @staticmethod
+    def _with_live_rows(optimizer: ExactRowAdam, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """``state_dict`` with each parameter's live rows (:data:`LIVE_ROWS`, by its index): a
+        row past its window stays live until enough have rested (:meth:`_retire`), and is
+        stepped till then, so a loaded state must keep the same rows live to step as the run it
+        was saved from did, to the last bit."""
+        state_dict[LIVE_ROWS] = {index: optimizer._live[param].rows.clone()
+                                 for index, param in enumerate(optimizer._params())
+                                 if param in optimizer._live}
+        return state_dict
+
+    @staticmethod
+    def _take_live_rows(optimizer: ExactRowAdam, state_dict: dict[str, Any]) -> None:
+        optimizer._loaded_live = dict(state_dict.get(LIVE_ROWS, {}))
+
     def _after_load(self) -> None:
         self._live.clear()
         self._dense_last.clear()
@@ -333,6 +359,16 @@ class ExactRowAdam(torch.optim.Optimizer):
             for key in ("last_grad", "synced"):
                 if key in state:
                     state[key] = state[key].to(torch.long)
+        # The saved live rows live again, their moments current as of the saved step (a state
+        # saved without them: the rows still in their window, at the next step).
+        params = self._params()
+        for index, rows in self._loaded_live.items():
+            param, state = params[index], self.state[params[index]]
+            rows = rows.to(param.device, torch.long)
+            live = self._live[param] = _LiveRows(param)
+            live.add(rows, param.index_select(0, rows), state["exp_avg"].index_select(0, rows),
+                     state["exp_avg_sq"].index_select(0, rows))
+        self._loaded_live = {}
 
 
 def row_sparse_pays(device: torch.device) -> bool:

@@ -197,3 +197,37 @@ def test_activity_linear_matches_nn_linear(input_density):
     expected = torch.autograd.grad(linear(x), (x, linear.weight, linear.bias), upstream)
     for g, e in zip(grads, expected, strict=True):
         torch.testing.assert_close(g, e)
+
+
+def test_a_reloaded_exact_row_adam_steps_the_same_rows_to_the_last_bit():
+    """A row past its resting window stays live, stepped with zero gradient, until enough rows
+    rest to repack (``_retire``). A state saved then and loaded into a new optimiser keeps those
+    rows live: both go on with the same weights to the last bit."""
+    betas = (0.9, 0.999)  # (Adam's: a resting row's second moment still counts after the window)
+    window = resting_window(betas, 2.0**-40)
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(64, 3, generator=generator))
+    optimizer = ExactRowAdam([weight], lr=1e-2, betas=betas)
+
+    def step(optimizer: ExactRowAdam, param: torch.nn.Parameter, rows: torch.Tensor, values: torch.Tensor):
+        param.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, param.shape).coalesce()
+        optimizer.step()
+
+    every, most = torch.arange(64), torch.arange(8, 64)  # rows 0-7 get no gradient for a while
+    phases = [(every, window), (most, window + 50), (every, window)]
+    batches = [(rows, torch.randn(len(rows), 3, generator=generator))
+               for rows, steps in phases for _ in range(steps)]
+    saved_at = 2 * window + 25  # rows 0-7 past their window, too few of them to rest yet, and
+    # 25 more steps without a gradient to come: the live run decays their moments step by step
+    for rows, values in batches[:saved_at]:
+        step(optimizer, weight, rows, values)
+    state = optimizer.state_dict()
+    last_grad, live = optimizer.state[weight]["last_grad"], optimizer._live[weight].rows
+    assert bool((last_grad[live] <= saved_at - window).any())  # a live row past its window
+    other = torch.nn.Parameter(weight.detach().clone())
+    reloaded = ExactRowAdam([other], lr=1e-2, betas=betas)
+    reloaded.load_state_dict(copy.deepcopy(state))
+    for rows, values in batches[saved_at:]:
+        step(optimizer, weight, rows, values)
+        step(reloaded, other, rows, values)
+    assert torch.equal(weight, other)

@@ -28,6 +28,7 @@ from dendrites import (
 from dendrites.clustering import OnlinePrototypes
 from dendrites.config import build_network
 from dendrites.context import random_pixels
+from dendrites.layers import compute_path_state, load_compute_path_state
 from dendrites.xdg import XdGMLP
 from workers.continual.config import ContinualConfig
 from workers.continual.datasets import Dataset, load_dataset
@@ -296,6 +297,7 @@ class ContinualTrainer:
             "consolidation": self.consolidation.state_dict() if self.consolidation else None,
             "prototypes": self.prototypes.state_dict(),
             "clusters": self.clusters.state_dict(),
+            "compute_path": compute_path_state(self.model),
             "batch_generator": self.batch_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "accuracy_matrix": self.accuracy_matrix,
@@ -318,6 +320,7 @@ class ContinualTrainer:
         clusters = state["clusters"]  # (its generator's state stays a CPU tensor)
         self.clusters.load_state_dict({**to_device(clusters, self.device),
                                        "generator": clusters["generator"]})
+        load_compute_path_state(self.model, state.get("compute_path", {}))  # (absent: saved before)
         self.batch_generator.set_state(state["batch_generator"])
         torch.set_rng_state(state["torch_rng"])
         self.accuracy_matrix = state["accuracy_matrix"]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dendrites.layers import compute_path_state, load_compute_path_state
 from dendrites.optim import dendritic_adam
 from workers.metaworld.config import MTSACConfig
 from workers.metaworld.networks import QNetwork, TanhGaussianActor
@@ -98,14 +99,17 @@ class MultiTaskSAC(nn.Module):
                 "alpha_loss": alpha_loss.detach(), "q_mean": q_new.detach().mean()}
 
     def full_state(self) -> dict[str, Any]:
-        """Networks, targets, temperatures and all optimiser states."""
-        return {"modules": self.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
+        """Networks, targets, temperatures, all optimiser states and which products the dendritic
+        layers compute next (:func:`~dendrites.layers.compute_path_state`)."""
+        return {"modules": self.state_dict(), "compute_path": compute_path_state(self),
+                "actor_optimizer": self.actor_optimizer.state_dict(),
                 "critic_optimizer": self.critic_optimizer.state_dict(),
                 "alpha_optimizer": self.alpha_optimizer.state_dict(),
                 "scalers": {name: scaler.state_dict() for name, scaler in self.scalers.items()}}
 
     def load_full_state(self, state: dict[str, Any]) -> None:
         self.load_state_dict(state["modules"])
+        load_compute_path_state(self, state.get("compute_path", {}))  # (absent: saved before)
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
