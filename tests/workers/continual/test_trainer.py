@@ -7,6 +7,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from dendrites.optim import LIVE_ROWS
 from dlab.cli import main as dlab_main
 from workers.continual import ContinualConfig, ContinualTrainer, train_continual
 from workers.continual.datasets import DatasetNotFoundError, load_dataset
@@ -172,6 +173,21 @@ def test_checkpoint_resumes_across_speed_only_fields():
     ContinualTrainer(ContinualConfig(**TINY, device="cpu")).load_state_dict(on_gpu)
     older = {**state, "config": {k: v for k, v in state["config"].items() if k != "cuda_graphs"}}
     ContinualTrainer(ContinualConfig(**TINY)).load_state_dict(older)
+
+
+def test_a_checkpoint_from_before_the_compute_path_was_kept_still_resumes():
+    """Checkpoints written before they kept the layers' compute path and the optimiser's live
+    rows (a sweep resumed across that change) load, and the run goes on."""
+    trainer = ContinualTrainer(ContinualConfig(**PAPER_SMALL))
+    trainer.step()
+    state = trainer.state_dict()
+    assert state["compute_path"] and any(LIVE_ROWS in saved for saved in state["optimizer"]["optimizers"])
+    older = {k: v for k, v in state.items() if k != "compute_path"}
+    older["optimizer"] = {"optimizers": [{k: v for k, v in saved.items() if k != LIVE_ROWS}
+                                         for saved in state["optimizer"]["optimizers"]]}
+    resumed = ContinualTrainer(ContinualConfig(**PAPER_SMALL))
+    resumed.load_state_dict(older)
+    assert resumed.step().task == 1
 
 
 def _write_idx(path, array):
