@@ -99,13 +99,19 @@ def network_parameters(config: Any, input_dim: int, output_dim: int, context_dim
     return params
 
 
+def _dataset_shape(config: Any) -> tuple[int, int, int]:
+    """(input features, training samples, classes) of a continual config's dataset, known
+    without loading it (MNIST's for a dataset not listed)."""
+    from workers.continual.datasets import DATASET_SHAPES
+
+    return DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+
+
 def trial_work(workload: str, config: Any) -> float:
     """What a trial's training time grows with, whatever its network: the samples it trains on,
     every epoch of every task counted (continual), or its environment steps (SAC)."""
     if workload == "continual":
-        from workers.continual.datasets import DATASET_SHAPES
-
-        samples = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))[1]
+        _, samples, _ = _dataset_shape(config)
         return float(samples * config.epochs * config.num_tasks)
     if workload == "metaworld":
         return float(config.total_steps)
@@ -116,9 +122,7 @@ def trial_cost(workload: str, config: Any) -> float:
     """The estimated size of one trial of ``workload`` with ``config`` (see the module doc): its
     network's parameters x its :func:`trial_work`."""
     if workload == "continual":
-        from workers.continual.datasets import DATASET_SHAPES
-
-        features, _, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+        features, _, classes = _dataset_shape(config)
         context = config.context_dim(features)
         return float(network_parameters(config, features, classes, context) * trial_work(workload, config))
     if workload == "metaworld":
@@ -136,9 +140,7 @@ def trial_memory_mb(workload: str, config: Any) -> float:
     parameter term is what grows: a 2 x 2048 dendritic network with 100 segments on a 784-d
     context holds 321M segment weights, 4.9 GiB with Adam."""
     if workload == "continual":
-        from workers.continual.datasets import DATASET_SHAPES
-
-        features, samples, classes = DATASET_SHAPES.get(config.dataset, (784, 60_000, 10))
+        features, samples, classes = _dataset_shape(config)
         context = config.context_dim(features)
         trained = network_parameters(config, features, classes, context) * TRAINED_PARAMETER_BYTES
         data = DATA_COPIES * (samples * 7 // 6) * features * 4  # train + test (~1/6) in fp32
