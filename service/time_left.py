@@ -6,11 +6,11 @@ what it has left. A trial not started yet is priced by its size where the sweep'
 a grid sweep's queued trials each take their work (:func:`sweeps.cost.trial_work`: samples
 trained on, every epoch of every task; env steps) at the seconds per unit of work the sweep's
 trials have taken so far (ended ones as they took, running ones as projected): at equal epochs,
-a 2-task trial queued behind 100-task ones is priced as one fiftieth of them. Where the plan does not know
-(a search draws its trials; ASHA may stop them early), a queued trial counts as the sweep's mean
-trial so far. Queued trials start as the running ones end, in the order Tune starts them, as
-many at once as run now. A rough estimate, and said to be one: it assumes the work's pace holds across
-settings (a dense network and a dendritic one, 1% and 99% of the units on).
+a 2-task trial queued behind 100-task ones is priced as one fiftieth of them. Where the plan does
+not know (a search draws its trials; ASHA may stop them early), a queued trial counts as the
+sweep's mean trial so far. Queued trials start as the running ones end, in the order Tune starts
+them, as many at once as run now. A rough estimate, and said to be one: it assumes the work's
+pace holds across settings (a dense network and a dendritic one, 1% and 99% of the units on).
 """
 
 from __future__ import annotations

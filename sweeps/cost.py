@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -181,33 +181,24 @@ def _worst_draw(dimensions: dict[str, list[Any]], measure: Callable[[dict[str, A
     return best
 
 
-def _grid_points(spec: SweepSpec) -> Iterator[tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]]:
-    """Each grid point of ``spec`` (its grid and cases values) with the config of a draw of its
-    sampled dimensions at that point."""
+def estimate(spec: SweepSpec) -> SweepEstimate:
+    """Each grid point of ``spec`` with its worst-case cost and memory over the draws of its
+    sampled dimensions, and the sweep's total (grid points x ``num_samples``)."""
     benchmark = spec.benchmark_entry
+    model, workload = benchmark.config_model, benchmark.workload_name
     base = {**benchmark.defaults, **spec.params}
-    grid = {n: list(d.values) for n, d in spec.search_space.items() if n not in spec.sampled}
+    sampled = spec.sampled
+    grid = {n: list(d.values) for n, d in spec.search_space.items() if n not in sampled}
+    dimensions = {n: d.probe_values() for n, d in sampled.items()}  # a range's ends, every choice
+    distributions = {n: d.model_dump() for n, d in sampled.items()}
+    trials = []
     for point in itertools.product(*grid.values()):
         fixed = dict(zip(grid, point, strict=True))
 
         def config_of(draw: dict[str, Any], fixed: dict[str, Any] = fixed) -> Any:
-            return benchmark.config_model.model_validate({**base, **spec.expand({**fixed, **draw})})
+            return model.model_validate({**base, **spec.expand({**fixed, **draw})})
 
-        yield fixed, config_of
-
-
-def estimate(spec: SweepSpec) -> SweepEstimate:
-    """Each grid point of ``spec`` with its worst-case cost and memory over the draws of its
-    sampled dimensions, and the sweep's total (grid points x ``num_samples``)."""
-    workload = spec.benchmark_entry.workload_name
-    sampled = spec.sampled
-    dimensions = {n: d.probe_values() for n, d in sampled.items()}  # a range's ends, every choice
-    distributions = {n: d.model_dump() for n, d in sampled.items()}
-    trials = []
-    for fixed, config_of in _grid_points(spec):
-
-        def worst(size: Callable[[str, Any], float],
-                  config_of: Callable[[dict[str, Any]], Any] = config_of) -> float:
+        def worst(size: Callable[[str, Any], float]) -> float:
             return _worst_draw(dimensions, lambda draw: size(workload, config_of(draw)))
 
         trials.append(TrialEstimate(config={**fixed, **distributions}, samples=spec.num_samples,
@@ -235,17 +226,13 @@ def planned_work(spec: SweepSpec) -> list[float] | None:
     return works * spec.num_samples
 
 
-def config_work(benchmark: str, config: dict[str, Any]) -> float | None:
+def config_work(benchmark: str, config: dict[str, Any]) -> float:
     """The :func:`trial_work` of a trial whose resolved config is ``config`` (as a trial reports
-    it: case labels beside the fields), or None if it no longer validates."""
+    it: case labels beside the fields); raises if it no longer validates."""
     entry = get_benchmark(benchmark)
     model = entry.config_model
-    try:
-        fields = {k: v for k, v in config.items() if k in model.model_fields}
-        validated = model.model_validate({**entry.defaults, **fields})
-    except ValueError:
-        return None
-    return trial_work(entry.workload_name, validated)
+    fields = {k: v for k, v in config.items() if k in model.model_fields}
+    return trial_work(entry.workload_name, model.model_validate({**entry.defaults, **fields}))
 
 
 def asha_rungs(grace: int, full_budget: int, reduction_factor: float) -> list[int]:
