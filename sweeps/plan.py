@@ -139,8 +139,7 @@ class SweepPlan:
         mode: str | list[str] = [o.mode for o in objectives] if len(objectives) > 1 else self.mode
         return EarlyStoppedOptunaSearch(
             space=EarlyStoppedOptunaSearch.convert_search_space(self._domains()), metric=metric,
-            mode=mode, seed=self.spec.search_seed, step_metric=self.workload.step_metric,
-            full_budget=self.step_range[1])
+            mode=mode, seed=self.spec.search_seed)
 
     def scheduler(self) -> TrialScheduler:
         """FIFO, or ASHA on the workload's progress (a trial behind its rung's best after k tasks

@@ -21,20 +21,16 @@ import optuna
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps.trainable import stopped_early
+
 
 class EarlyStoppedOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` telling a trial stopped before ``full_budget`` (in ``step_metric``) as
-    pruned rather than complete."""
+    """``OptunaSearch`` telling a trial stopped before its full budget as pruned rather than
+    complete."""
 
-    def __init__(self, *args: Any, step_metric: str, full_budget: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial in the driver's log
         super().__init__(*args, **kwargs)
-        self._step_metric = step_metric
-        self._full_budget = full_budget
-
-    def stopped_early(self, result: dict[str, Any] | None) -> bool:
-        """Whether a trial's last result is short of the full budget."""
-        return bool(result) and result.get(self._step_metric, self._full_budget) < self._full_budget
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, str) and self.metric not in result:
@@ -42,7 +38,7 @@ class EarlyStoppedOptunaSearch(OptunaSearch):
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if not error and self.stopped_early(result):
+        if not error and stopped_early(result):
             ot_trial = self._ot_trials[trial_id]
             if isinstance(self.metric, str) and self.metric in result:
                 # Tune hands the result that got a trial stopped to on_trial_complete only: kept as

@@ -20,7 +20,7 @@ from sweeps import mlflow_tags as tags
 from sweeps.figures import TRIAL_FIGURES
 from sweeps.mlflow_retry import RetryingMlflowClient
 from sweeps.plan import SweepPlan
-from sweeps.trainable import PLACEMENT_KEYS, RESOLVED_CONFIG
+from sweeps.trainable import PLACEMENT_KEYS, RESOLVED_CONFIG, stopped_early
 
 if TYPE_CHECKING:
     from sweeps.search_report import SearchSummary
@@ -247,7 +247,6 @@ class MLflowTrialLogger(tune.Callback):
         self.not_metrics = {*_TUNE_KEYS, plan.workload.step_metric, *plan.workload.counters}
         self.artifacts = plan.workload.artifacts
         self.searched = plan.searched
-        self.full_budget = plan.step_range[1]
         self.benchmark = plan.spec.benchmark
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
@@ -346,7 +345,7 @@ class MLflowTrialLogger(tune.Callback):
             _write_json(folder / "results.json", {"config": trial.config, "last_result": result})
             self.client.log_artifacts(run_id, directory)
         step = result.get(self.step_metric)
-        if isinstance(step, int | float) and step < self.full_budget:  # stopped early by the scheduler
+        if isinstance(step, int | float) and stopped_early(result):  # by the scheduler
             self.client.set_tag(run_id, tags.STOPPED_AT, str(int(step)))
         self.client.set_terminated(run_id, "FINISHED")
 

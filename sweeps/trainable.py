@@ -26,6 +26,15 @@ PROGRESS = "progress"
 of ``total_steps``); with the trial's ``time_metric``, what its time left is estimated from."""
 
 
+def stopped_early(result: dict[str, Any] | None) -> bool:
+    """Whether a trial's last result (or its run's final metrics) falls short of the trial's own
+    budget, its ``progress`` under 1: an early-stopping scheduler ended it. Each trial has its own
+    budget (a cases sweep's trials may differ in ``num_tasks``), so a step is never compared with
+    the sweep's default budget."""
+    progress = (result or {}).get(PROGRESS)
+    return isinstance(progress, int | float) and progress < 1.0
+
+
 def _trial_threads() -> None:
     cpus = int(float(os.environ.get("OMP_NUM_THREADS", "0") or 0))
     if cpus > 0:

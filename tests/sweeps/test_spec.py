@@ -208,8 +208,10 @@ def test_the_searcher_tells_a_trial_stopped_early_as_pruned_and_skips_reports_wi
         searcher.suggest(trial_id)
     searcher.on_trial_result("full", {"tasks_seen": 1, "training_iteration": 1})  # off the eval schedule
     searcher.on_trial_result("full", {"tasks_seen": 2, "training_iteration": 2, "mean_accuracy": 0.8})
-    searcher.on_trial_complete("full", {"tasks_seen": 4, "training_iteration": 4, "mean_accuracy": 0.7})
-    searcher.on_trial_complete("stopped", {"tasks_seen": 1, "training_iteration": 1, "mean_accuracy": 0.95})
+    searcher.on_trial_complete("full", {"tasks_seen": 4, "training_iteration": 4, "progress": 1.0,
+                                        "mean_accuracy": 0.7})
+    searcher.on_trial_complete("stopped", {"tasks_seen": 1, "training_iteration": 1, "progress": 0.25,
+                                           "mean_accuracy": 0.95})
     stopped, full = searcher._ot_study.trials
     assert (stopped.state, stopped.intermediate_values) == (TrialState.PRUNED, {1: 0.95})
     assert (full.state, full.value, full.intermediate_values) == (TrialState.COMPLETE, 0.7, {2: 0.8})
@@ -228,6 +230,7 @@ def test_tpe_keeps_suggesting_once_it_models_a_study_of_mostly_pruned_trials():
         config = searcher.suggest(str(index))
         stopped_at = 9 if index == 0 else 1 + index % 3
         searcher.on_trial_complete(str(index), {"tasks_seen": stopped_at, "training_iteration": stopped_at,
+                                                "progress": stopped_at / 9,
                                                 "mean_accuracy": 0.5 + config["kw_percent_on"],
                                                 "forgetting": 0.1})
     assert [t.state.name for t in searcher._ot_study.trials].count("PRUNED") == 10
