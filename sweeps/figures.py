@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedLocator, Formatter, NullLocator
+from matplotlib.transforms import ScaledTranslation
 
 from sweeps.files import replace_atomically
 from sweeps.paper_curves import PaperCurve
@@ -161,8 +162,9 @@ LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "cent
 
 
 def legend_clear_of_lines(ax: Axes, handles: Sequence[Any], labels: Sequence[str]) -> None:
-    """A legend on ``ax`` where it covers the fewest points of the lines drawn on ``ax`` and on the
-    axes that share its x (a twin's): matplotlib's ``best`` sees only its own axes' lines."""
+    """A legend on ``ax`` where it covers no point of the lines drawn on ``ax`` and on the axes
+    that share its x (a twin's: matplotlib's ``best`` sees only its own axes' lines); where every
+    place inside would cover one, below the axes."""
     renderer = ax.figure.canvas.get_renderer()
     steps = np.linspace(0.0, 1.0, 20)[:, None]  # points along each segment, not just its ends
     points = []
@@ -176,7 +178,18 @@ def legend_clear_of_lines(ax: Axes, handles: Sequence[Any], labels: Sequence[str
         box = ax.legend(handles, labels, fontsize=7, loc=place).get_window_extent(renderer)
         covered[place] = int(((points[:, 0] >= box.x0) & (points[:, 0] <= box.x1)
                               & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)).sum())
-    ax.legend(handles, labels, fontsize=7, loc=min(LEGEND_PLACES, key=covered.__getitem__))
+    place = min(LEGEND_PLACES, key=covered.__getitem__)
+    if covered[place] == 0:
+        ax.legend(handles, labels, fontsize=7, loc=place)
+        return
+    # under the x axis (its tick labels and label), a fixed distance from the axes whatever the
+    # layout does to them, and out of the layout: the panels keep one size, the saved file grows
+    axis_boxes = [box for a in ax.get_shared_x_axes().get_siblings(ax)
+                  if (box := a.xaxis.get_tightbbox(renderer)) is not None]
+    depth = ax.get_window_extent(renderer).y0 - min(box.y0 for box in axis_boxes)
+    below = ScaledTranslation(0, -(depth / ax.figure.dpi + 0.05), ax.figure.dpi_scale_trans)
+    ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0),
+              bbox_transform=ax.transAxes + below).set_in_layout(False)
 
 
 def _seeds_text(counts: pd.Series, word: str) -> str:
@@ -188,9 +201,12 @@ def save(fig: Figure, stem: Path) -> list[Path]:
     """Save ``fig`` as ``<stem>.png`` and ``<stem>.svg`` (each written whole, then renamed into
     place); return the paths."""
     paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
+    outside = [legend for ax in fig.axes if (legend := ax.get_legend()) is not None
+               and not legend.get_in_layout()]  # a legend below its axes: in the file all the same
+    artists = fig.get_default_bbox_extra_artists() + outside
     for path, fmt in zip(paths, FORMATS, strict=True):
-        replace_atomically(path, lambda temporary, fmt=fmt: fig.savefig(temporary, format=fmt,
-                                                                          bbox_inches="tight"))
+        replace_atomically(path, lambda temporary, fmt=fmt: fig.savefig(
+            temporary, format=fmt, bbox_inches="tight", bbox_extra_artists=artists))
     plt.close(fig)
     return paths
 
@@ -209,12 +225,21 @@ def metric_panels(summary: pd.DataFrame, x: str, metrics: Sequence[str], group_b
     return fig
 
 
+MAX_TICK_LABELS = 12
+"""A heat map's labels per side at most (50 tasks' names would overlap): every n-th beyond."""
+
+
+def _every_nth(count: int) -> list[int]:
+    return list(range(0, count, -(-count // MAX_TICK_LABELS)))
+
+
 def heatmap(ax: Axes, matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
             vmin: float = 0.0, vmax: float = 1.0, annotate: bool = True):
     """A matrix as a colour map with its values written in (NaN cells left blank)."""
     image = ax.imshow(np.ma.masked_invalid(matrix), vmin=vmin, vmax=vmax, cmap="viridis")
-    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
+    xs, ys = _every_nth(len(col_labels)), _every_nth(len(row_labels))
+    ax.set_xticks(xs, [col_labels[i] for i in xs], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(ys, [row_labels[i] for i in ys], fontsize=7)
     if annotate and matrix.size <= 400:
         for (i, j), value in np.ndenumerate(matrix):
             if np.isfinite(value):

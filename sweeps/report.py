@@ -28,6 +28,7 @@ from sweeps.paper_curves import MEASURED_AT, curves_beside
 from sweeps.plan import SweepPlan
 from sweeps.search_report import SEARCH_JSON, SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
+from sweeps.trainable import PROGRESS
 
 SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
 """Metrics drawn beside the sweep's own metric when the workload reports them."""
@@ -35,12 +36,14 @@ TABLE_METRICS = ("task_inference_accuracy", "num_clusters")
 """Metrics summarised in the table (mean, std over seeds) but not drawn, where the trials report
 them: how well the context inferred the task, and the clusters online prototypes found. Nearly
 constant over a segments or density sweep, a panel of them would be a flat line."""
-REPORT_FORMAT = 4
+REPORT_FORMAT = 5
 """The version of what a report holds (2: :data:`TABLE_METRICS`, a cases sweep's figures by its
 cases' values, the paper's curves beside, the fixed parameters; 3: the paper's curves with their
 run counts and spread, and compared at the defaults a sweep leaves, which its fixed parameters
 and titles name; 4: figures laid out so their legend clears both axes' lines and no tick label
-crowds another); a service rebuilds a report it cached in another version."""
+crowds another; 5: a trial that ran its own budget is a result, in a cases sweep whose trials
+differ in it as in any other, a cases sweep's rows in its spec's order, a legend with no clear
+place inside its axes below them); a service rebuilds a report it cached in another version."""
 SUBNETWORKS = "subnetworks"
 SUBNETWORKS_JSON = f"{SUBNETWORKS}.json"
 TRIALS_CSV = "trials.csv"
@@ -115,7 +118,7 @@ def trial_table(client: MlflowClient, experiment_id: str, parent_run_id: str, me
         row.update(run_id=run.info.run_id, run_name=run_tags.get(tags.RUN_NAME, ""),
                    status=run.info.status, **{m: run.data.metrics.get(m) for m in metrics},
                    trial_index=_integer(run_tags.get(tags.TRIAL_INDEX)),
-                   stopped_at=_integer(run_tags.get(tags.STOPPED_AT)))
+                   stopped_at=_stopped_at(run))
         rows.append(row)
     columns = [*params, "run_id", "run_name", "status", *metrics, "trial_index", "stopped_at"]
     return pd.DataFrame(rows, columns=columns).astype({"trial_index": "Int64", "stopped_at": "Int64"})
@@ -123,6 +126,16 @@ def trial_table(client: MlflowClient, experiment_id: str, parent_run_id: str, me
 
 def _integer(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def _stopped_at(run) -> int | None:
+    """The step early stopping ended a run at; None where the run's own ``progress`` reached 1,
+    whatever its tag says (services before report format 5 compared each trial's last step with
+    the sweep's default budget, and so tagged a cases sweep's shorter trials as stopped)."""
+    progress = run.data.metrics.get(PROGRESS)
+    if progress is not None and progress >= 1.0:
+        return None
+    return _integer(run.data.tags.get(tags.STOPPED_AT))
 
 
 def full_runs(trials: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +173,7 @@ def with_case_values(summary: pd.DataFrame, plan: SweepPlan) -> tuple[pd.DataFra
     its cases set and that they vary (``num_tasks``, ``variant``, ...; a list or mapping as its
     JSON), so that its figures can draw the metric against them; and the columns its figures
     group by: those values in place of the case's label where they tell every case apart (else
-    the label stays beside them)."""
+    the label stays beside them). Its rows are in the order the spec lists its cases."""
     figure_by: list[str] = []
     for name in plan.group_by:
         dimension = plan.spec.search_space.get(name)
@@ -177,7 +190,16 @@ def with_case_values(summary: pd.DataFrame, plan: SweepPlan) -> tuple[pd.DataFra
             summary.insert(at + offset, key, values)
         settings = {tuple(json.dumps(c[key], sort_keys=True) for key in varied) for c in cases}
         figure_by += varied if varied and len(settings) == len(cases) else [name, *varied]
+        listed = case_positions(plan)[name]
+        summary = summary.sort_values(name, key=lambda column: column.map(listed), kind="stable",
+                                      ignore_index=True)
     return summary, figure_by
+
+
+def case_positions(plan: SweepPlan) -> dict[str, dict[Any, int]]:
+    """Per cases dimension, each case's place in the spec's list (its label as logged)."""
+    return {name: {_parse(label): index for index, label in enumerate(dimension.values)}
+            for name, dimension in plan.spec.search_space.items() if dimension.type == "cases"}
 
 
 def _cell(value: Any) -> Any:
@@ -219,9 +241,11 @@ def _download_json(client: MlflowClient, run_id: str, name: str) -> Any | None:
         return json.loads(Path(path).read_text())
 
 
-def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: list[str]) -> list[dict]:
+def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: list[str],
+                       cases: dict[str, dict[Any, int]] | None = None) -> list[dict]:
     """Per setting (seeds pooled): each hidden layer's overlap matrix averaged over seeds, and the
-    mean and std over seeds of its mean task-pair overlap."""
+    mean and std over seeds of its mean task-pair overlap; a cases dimension's settings in the
+    order ``cases`` gives (:func:`case_positions`)."""
     done = full_runs(trials)
     if done.empty:
         return []
@@ -248,6 +272,8 @@ def subnetwork_summary(client: MlflowClient, trials: pd.DataFrame, group_by: lis
         summary.append({"setting": dict(zip(group_by, key, strict=True)), "seeds": len(analyses),
                         "tasks": analyses[0]["tasks"], "measure": analyses[0].get("measure"),
                         "layers": layers})
+    for name, listed in (cases or {}).items():  # stable: the last sort applied is the first key
+        summary.sort(key=lambda entry, name=name, listed=listed: listed.get(entry["setting"].get(name), 0))
     return summary
 
 
@@ -315,7 +341,8 @@ def build_report(client: MlflowClient, experiment_id: str, parent_run_id: str, p
         fig.draw_paper_curves(figure.axes[0], paper)
         figure.tight_layout()
         written += fig.save(figure, out_dir / f"{metric}_vs_{axis}")
-    subnetworks = subnetwork_summary(client, trials, group_by) if SUBNETWORKS in workload.artifacts else []
+    subnetworks = (subnetwork_summary(client, trials, group_by, case_positions(plan))
+                   if SUBNETWORKS in workload.artifacts else [])
     if subnetworks:
         write_text_atomically(out_dir / SUBNETWORKS_JSON, json.dumps(subnetworks, indent=2))
         title = _title(plan.spec.benchmark, params, "task-by-task overlap of kWTA winners")

@@ -7,11 +7,13 @@ import json
 import re
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.transforms import Bbox
 
 from dlab.cli import main as dlab_main
-from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, draw_paper_curves, subnetwork_figure
+from sweeps.figures import accuracy_matrix_figure, draw_metric_vs, draw_paper_curves, save, subnetwork_figure
 from sweeps.paper_curves import PaperCurve
 from sweeps.report import SweepReport, paper_figure, summarise
 from sweeps.spec import GridDimension, LogUniformDimension
@@ -186,6 +188,27 @@ def test_the_legend_sits_clear_of_both_axes_lines_and_above_them() -> None:
     plt.close(figure)
 
 
+def test_a_legend_with_no_clear_place_inside_goes_below_the_axes(tmp_path) -> None:
+    figure, ax = plt.subplots(figsize=(4, 3))
+    figure.suptitle("a title, kept in the file")
+    x = [2, 5, 10, 25, 50]
+    # ours falls from corner to corner, the paper's curves cross it: every corner holds a point
+    ax.plot(x, [0.84, 0.83, 0.81, 0.76, 0.72], label="ours, a long label as reports write them")
+    ax.plot(x, [0.72, 0.74, 0.78, 0.82, 0.84], label="the other model, as long")
+    paper = {2: 97.5, 5: 96.5, 10: 94.6, 25: 91.3, 50: 86.3}
+    draw_paper_curves(ax, [PaperCurve("num_tasks", "paper", paper)])
+    twin = figure.axes[1]
+    figure.canvas.draw()
+    legend = twin.get_legend().get_window_extent()
+    assert legend.y1 < ax.xaxis.get_tightbbox().y0  # under the axis and its label: hides nothing
+    assert not twin.get_legend().get_in_layout()  # the panel keeps its size
+    # the saved file holds the title, the axes and the legend below them, with savefig's padding
+    inches = Bbox.union([figure.get_tightbbox(),  # the title and axes, in inches
+                         legend.transformed(figure.dpi_scale_trans.inverted())])
+    (png, _) = save(figure, tmp_path / "saved")
+    assert plt.imread(png).shape[0] == pytest.approx((inches.height + 0.2) * figure.dpi, abs=2)
+
+
 def test_one_papers_point_in_view_gets_its_spread_as_a_bar() -> None:
     figure, ax = plt.subplots()
     ax.plot([8, 12], [0.81, 0.82])
@@ -199,3 +222,14 @@ def test_one_papers_point_in_view_gets_its_spread_as_a_bar() -> None:
 def test_a_published_spread_covers_every_point() -> None:
     with pytest.raises(ValueError, match="a value per point"):
         PaperCurve("kw_percent_on", "paper", {0.05: 94.9, 0.1: 94.3}, runs=10, spread={0.05: 0.2, 0.15: 0.3})
+
+
+def test_a_heat_map_of_many_tasks_labels_every_nth_task() -> None:
+    tasks = [f"task {t}" for t in range(50)]
+    figure = subnetwork_figure({"tasks": tasks, "layers": [
+        {"overlap": np.eye(50).tolist(), "units": 8, "winners_per_input": 2, "mean_overlap": 0.0}]}, "t")
+    ax = figure.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [f"task {t}" for t in range(0, 50, 5)]  # readable, and still the right tasks
+    assert [t.get_text() for t in ax.get_yticklabels()] == labels
+    plt.close(figure)

@@ -96,6 +96,7 @@ def test_a_cases_sweep_is_drawn_against_the_task_count_its_cases_set_a_curve_per
     assert report.figures == ["mean_accuracy_vs_num_tasks.png"]
     header = (tmp_path / "report" / "results.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["setting", "variant", "num_tasks"]  # num_segments: not set by every case
+    assert [row["setting"] for row in report.rows] == list(cases)  # the spec's order, not 10 < 2
     rows = {row["setting"]: row for row in report.rows}
     assert (rows["mlp_10"]["variant"], rows["mlp_10"]["num_tasks"]) == ("mlp", 10)
     assert rows["dendrites_2"]["mean_accuracy_mean"] == pytest.approx(0.955)
@@ -145,3 +146,25 @@ def test_a_sweep_is_compared_with_the_paper_at_the_defaults_it_leaves_and_only_t
     # Meta-World's task count is its environment's, not a parameter: never a fixed value
     assert fixed_params(plan("metaworld_mt10", {}, {"seed": {"type": "grid", "values": [0]}})) == {}
 
+
+
+def test_a_trial_that_ran_its_own_budget_is_a_result_whatever_its_stopped_tag_says(tmp_path):
+    """A service that compared each trial's last step with the sweep's default budget (10 tasks)
+    tagged a cases sweep's 2-task trials as stopped early, and the report left them out: read
+    back, a run whose own progress reached 1 is a result; a run that stopped short is not."""
+    from sweeps import mlflow_tags as tags
+
+    cases = {"dendrites_2": {"variant": "active_dendrites", "num_tasks": 2},
+             "dendrites_10": {"variant": "active_dendrites", "num_tasks": 10}}
+    trials = [({"setting": name, "seed": seed}, {"mean_accuracy": 0.8 + seed / 100, "progress": 1.0})
+              for name in cases for seed in (0, 1)]
+    trials[-1][1]["progress"] = 0.3  # dendrites_10, seed 1: ASHA ended it after 3 tasks
+    client, experiment, parent = recorded_sweep(tmp_path, trials)
+    for run in client.search_runs([experiment], filter_string=f"tags.`{tags.PARENT_RUN}` = '{parent}'"):
+        name = run.data.tags[tags.RUN_NAME]
+        if "dendrites_2" in name or (name.endswith("seed=1") and "dendrites_10" in name):
+            client.set_tag(run.info.run_id, tags.STOPPED_AT, "2" if "dendrites_2" in name else "3")
+    plan = _plan({"setting": {"type": "cases", "values": cases}}, "permuted_fashion_mnist",
+                 {"preset": "paper"})
+    report = build_report(client, experiment, parent, plan, tmp_path / "report", log_to_mlflow=False, cores=2)
+    assert {row["setting"]: row["count"] for row in report.rows} == {"dendrites_2": 2, "dendrites_10": 1}
