@@ -28,7 +28,7 @@ from sweeps.paper_curves import MEASURED_AT, curves_beside
 from sweeps.plan import SweepPlan
 from sweeps.search_report import SEARCH_JSON, SearchSummary, search_report
 from sweeps.tracking import child_runs, format_value, log_search_summary, log_sweep_summary
-from sweeps.trainable import PROGRESS
+from sweeps.trainable import PROGRESS, stopped_early
 
 SECONDARY_METRICS = ("forgetting", "subnetwork_overlap")
 """Metrics drawn beside the sweep's own metric when the workload reports them."""
@@ -132,8 +132,7 @@ def _stopped_at(run) -> int | None:
     """The step early stopping ended a run at; None where the run's own ``progress`` reached 1,
     whatever its tag says (services before report format 5 compared each trial's last step with
     the sweep's default budget, and so tagged a cases sweep's shorter trials as stopped)."""
-    progress = run.data.metrics.get(PROGRESS)
-    if progress is not None and progress >= 1.0:
+    if PROGRESS in run.data.metrics and not stopped_early(run.data.metrics):
         return None
     return _integer(run.data.tags.get(tags.STOPPED_AT))
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from sweeps import mlflow_tags as tags
 from sweeps.plan import SweepPlan
 from sweeps.report import REPORT_FORMAT, build_report, fixed_params
 from sweeps.spec import SweepSpec
@@ -147,13 +148,10 @@ def test_a_sweep_is_compared_with_the_paper_at_the_defaults_it_leaves_and_only_t
     assert fixed_params(plan("metaworld_mt10", {}, {"seed": {"type": "grid", "values": [0]}})) == {}
 
 
-
 def test_a_trial_that_ran_its_own_budget_is_a_result_whatever_its_stopped_tag_says(tmp_path):
     """A service that compared each trial's last step with the sweep's default budget (10 tasks)
     tagged a cases sweep's 2-task trials as stopped early, and the report left them out: read
     back, a run whose own progress reached 1 is a result; a run that stopped short is not."""
-    from sweeps import mlflow_tags as tags
-
     cases = {"dendrites_2": {"variant": "active_dendrites", "num_tasks": 2},
              "dendrites_10": {"variant": "active_dendrites", "num_tasks": 10}}
     trials = [({"setting": name, "seed": seed}, {"mean_accuracy": 0.8 + seed / 100, "progress": 1.0})
